@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+// Recur: a CPU runtime for tiny recursive reasoning models (TRM, HRM).
+import Foundation
+import PackageDescription
+
+/// OpenMP with Swift's clang needs the header of the system's LLVM (Debian's `libomp-dev`).
+/// Look it up rather than naming one LLVM version, so a newer image keeps building.
+func openMPIncludeDirectory() -> String? {
+    let fm = FileManager.default
+    let root = "/usr/lib"
+    guard let llvms = try? fm.contentsOfDirectory(atPath: root) else { return nil }
+    for llvm in llvms.filter({ $0.hasPrefix("llvm-") }).sorted().reversed() {
+        let clang = "\(root)/\(llvm)/lib/clang"
+        for version in ((try? fm.contentsOfDirectory(atPath: clang)) ?? []).sorted().reversed() {
+            let include = "\(clang)/\(version)/include"
+            if fm.fileExists(atPath: "\(include)/omp.h") { return include }
+        }
+    }
+    return nil
+}
+
+var kernelCFlags = ["-O3", "-fno-math-errno", "-fno-strict-aliasing"]
+var kernelDefines: [CSetting] = []
+var kernelLinks: [LinkerSetting] = [.linkedLibrary("openblas"), .linkedLibrary("m")]
+if let omp = openMPIncludeDirectory() {
+    kernelCFlags += ["-fopenmp", "-isystem", omp]
+    kernelDefines.append(.define("RECUR_HAVE_OPENMP", to: "1"))
+    kernelLinks.append(.linkedLibrary("omp5"))
+}
+
+let package = Package(
+    name: "Recur",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "recur", targets: ["recur"]),
+        .library(name: "Runtime", targets: ["Runtime"]),
+        .library(name: "Export", targets: ["Export"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .target(
+            name: "CKernels",
+            cSettings: kernelDefines + [.unsafeFlags(kernelCFlags)],
+            linkerSettings: kernelLinks
+        ),
+        .target(name: "Runtime", dependencies: ["CKernels"]),
+        .target(name: "Export", dependencies: ["Runtime", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Bench", dependencies: ["Export", "Runtime"]),
+        .executableTarget(
+            name: "recur",
+            dependencies: ["Bench", "Export", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CKernels"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Runtime"]),
+        .testTarget(name: "RecurCLITests", dependencies: ["Runtime"]),
+    ]
+)

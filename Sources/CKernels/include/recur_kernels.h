@@ -1,0 +1,119 @@
+// Recur compute kernels: pure functions on raw pointers.
+//
+// Rules for everything declared here:
+// - No allocation, no I/O, no global state beyond the ISA choice and the thread count.
+// - Every kernel has a scalar reference; SIMD variants (AVX2+FMA+F16C, AVX-512 F/BW/VL/VNNI) are
+//   picked once from CPUID, or forced with RECUR_ISA=scalar|avx2|avx512 (tests use recur_isa_set).
+// - Matrices are row-major and contiguous unless a stride is passed. Sizes are int64_t.
+#ifndef RECUR_KERNELS_H
+#define RECUR_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// ISA dispatch and threads (recur_cpu.c)
+
+typedef enum {
+    RECUR_ISA_SCALAR = 0,
+    RECUR_ISA_AVX2 = 1,   // AVX2 + FMA + F16C
+    RECUR_ISA_AVX512 = 2, // AVX-512 F, BW, VL, VNNI
+} recur_isa;
+
+// CPU feature bits reported by recur_cpu_features().
+enum {
+    RECUR_CPU_AVX2 = 1u << 0,
+    RECUR_CPU_FMA = 1u << 1,
+    RECUR_CPU_F16C = 1u << 2,
+    RECUR_CPU_AVX512F = 1u << 3,
+    RECUR_CPU_AVX512BW = 1u << 4,
+    RECUR_CPU_AVX512VL = 1u << 5,
+    RECUR_CPU_AVX512VNNI = 1u << 6,
+    RECUR_CPU_AVX512VPOPCNTDQ = 1u << 7,
+    RECUR_CPU_AVXVNNI = 1u << 8,
+    RECUR_CPU_AMX_INT8 = 1u << 9,
+};
+
+uint32_t recur_cpu_features(void);          // CPUID + XGETBV (OS support for YMM/ZMM state)
+recur_isa recur_isa_best(void);             // best tier this CPU supports
+recur_isa recur_isa_active(void);           // tier in use: RECUR_ISA env if set and supported, else best
+int recur_isa_supported(recur_isa isa);     // 1 if this CPU can run the tier
+int recur_isa_set(recur_isa isa);           // force a tier (tests); 0 on success, -1 if unsupported
+const char *recur_isa_name(recur_isa isa);  // "scalar", "avx2", "avx512"
+// 1 if RECUR_ISA named a tier this CPU lacks (the best tier is used instead and callers may warn).
+int recur_isa_env_rejected(void);
+
+void recur_set_num_threads(int n);          // OpenMP and OpenBLAS thread count; n < 1 means 1
+int recur_get_num_threads(void);
+
+// ---------------------------------------------------------------------------------------------
+// FP32 kernels (f32.c: dispatch + scalar, arch/x86/f32_avx2.c, arch/x86/f32_avx512.c)
+
+// y[m, n] = x[m, k] * w[n, k]^T  (a linear layer without bias; OpenBLAS cblas_sgemm).
+void recur_f32_linear(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
+// y[m, n] = x[m, k] * w[n, k]^T + bias[n]
+void recur_f32_linear_bias(const float *x, const float *w, const float *bias, float *y,
+                           int64_t m, int64_t n, int64_t k);
+
+// y[i] = a[i] + b[i]
+void recur_f32_add(const float *a, const float *b, float *y, int64_t n);
+// y[r, :] = a[r, :] + b[:] (b broadcast over rows)
+void recur_f32_add_row(const float *a, const float *b, float *y, int64_t rows, int64_t dim);
+// x[i] *= s
+void recur_f32_scale(float *x, float s, int64_t n);
+
+// RMS norm without weight over the last dimension, in place: x = x / sqrt(mean(x^2) + eps).
+void recur_f32_rms_norm(float *x, int64_t rows, int64_t dim, float eps);
+// Post-norm residual step: x = rms_norm(x + residual) (x updated in place).
+void recur_f32_add_rms_norm(float *x, const float *residual, int64_t rows, int64_t dim, float eps);
+
+// SwiGLU activation: gate_up rows hold [gate(inter) | up(inter)]; out[r, j] = silu(gate) * up.
+void recur_f32_swiglu(const float *gate_up, float *out, int64_t rows, int64_t inter);
+
+// Softmax over each row, in place (max-subtracted, exact expf in scalar; SIMD uses a
+// polynomial exp accurate to ~1 ulp and is tested against scalar with a tolerance).
+void recur_f32_softmax(float *x, int64_t rows, int64_t n);
+
+// RoPE, rotate-half layout (as Llama/TRM): for head vector v of size head_dim, half = head_dim/2,
+// v'[i] = v[i]*cos[p,i] - v[i+half]*sin[p,i]; v'[i+half] = v[i+half]*cos[p,i+half] + v[i]*sin[p,i+half].
+// x is [batch, seq, heads, head_dim] with row stride `row_stride` floats between consecutive
+// (batch, seq) positions (so q and k can be rotated inside a fused qkv buffer).
+// cos/sin are [seq, head_dim] tables (recur_f32_rope_tables builds them like PyTorch does).
+void recur_f32_rope(float *x, int64_t batch, int64_t seq, int64_t heads, int64_t head_dim,
+                    int64_t row_stride, const float *cos, const float *sin);
+// cos/sin[p, i] for p < seq, i < head_dim: inv_freq[j] = 1 / theta^(2j/head_dim),
+// freqs = p * inv_freq (float32), emb = concat(freqs, freqs).
+void recur_f32_rope_tables(float *cos, float *sin, int64_t seq, int64_t head_dim, float theta);
+
+// Non-causal multi-head attention over a fused qkv buffer.
+// qkv: [batch, seq, (heads + 2*kv_heads) * head_dim] (q heads, then k heads, then v heads).
+// out: [batch, seq, heads * head_dim]. scale is usually 1/sqrt(head_dim).
+// scratch: at least recur_f32_attention_scratch(seq) * recur_get_num_threads() floats.
+int64_t recur_f32_attention_scratch(int64_t seq);
+void recur_f32_attention(const float *qkv, float *out, int64_t batch, int64_t seq, int64_t heads,
+                         int64_t kv_heads, int64_t head_dim, float scale, float *scratch);
+
+// out[i, :] = scale * table[ids[i], :]
+void recur_f32_embedding(const float *table, const int32_t *ids, float *out, int64_t n,
+                         int64_t dim, float scale);
+
+// out[r] = index of the first maximum of row r.
+void recur_f32_argmax(const float *x, int64_t rows, int64_t n, int32_t *out);
+
+// Transpose a [rows, cols] matrix into [cols, rows] (for the TRM token-mixing MLP), batched.
+void recur_f32_transpose(const float *x, float *y, int64_t batch, int64_t rows, int64_t cols);
+
+// Half-precision conversions (IEEE f16 and bfloat16), round-to-nearest-even like numpy/PyTorch.
+void recur_f16_to_f32(const uint16_t *x, float *y, int64_t n);
+void recur_f32_to_f16(const float *x, uint16_t *y, int64_t n);
+void recur_bf16_to_f32(const uint16_t *x, float *y, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif // RECUR_KERNELS_H
