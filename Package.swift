@@ -57,5 +57,6 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CKernels"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Runtime"]),
         .testTarget(name: "RecurCLITests", dependencies: ["Runtime"]),
-    ]
+    ],
+    swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,1 @@
+#include "recur_kernels.h"

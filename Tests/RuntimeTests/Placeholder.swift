@@ -1,0 +1,2 @@
+import XCTest
+final class RuntimeTestsPlaceholder: XCTestCase { func testBuilds() {} }
