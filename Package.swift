@@ -57,6 +57,7 @@ let package = Package(
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CKernels"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Runtime"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["Export", "Runtime"]),
         .testTarget(name: "RecurCLITests", dependencies: ["Runtime"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,94 @@
+import Foundation
+import Runtime
+
+/// `recur export`: an official TRM/HRM checkpoint (PyTorch zip or safetensors, plus
+/// `all_config.yaml`) to one GGUF file.
+public enum CheckpointExporter {
+    /// Which GGUF type each tensor gets. Linear-layer matrices take the requested type; the small
+    /// tensors that set the answer directly (embeddings, initial states, Q-head) stay F32 and the
+    /// LM head stays F32/F16, because quantizing them saves almost nothing and moves every token.
+    public struct TypePolicy: Sendable, CustomStringConvertible {
+        public var weights: GGMLType
+
+        public init(weights: GGMLType) { self.weights = weights }
+
+        public func type(for tensor: OfficialArchitecture.TensorPlan) -> GGMLType {
+            guard tensor.isLinearWeight else { return .f32 }
+            if tensor.name == "output.weight" { return weights == .f32 ? .f32 : .f16 }
+            // Block formats need whole blocks along each row; fall back to F16 where they do not fit.
+            if let inFeatures = tensor.shape.last, inFeatures % weights.blockSize != 0 { return .f16 }
+            return weights
+        }
+
+        public var description: String {
+            "linear=\(weights.name);output=\(weights == .f32 ? "F32" : "F16");embeddings,h_init,l_init,qhead=F32"
+        }
+    }
+
+    public struct Summary: Sendable {
+        public var output: String
+        public var config: ModelConfig
+        public var tensorCount: Int
+        public var fileBytes: Int
+        public var notes: [String]
+    }
+
+    public static let supportedTypes: [GGMLType] = [.f32, .f16, .q8_0, .q4_0, .q4_1]
+
+    public static func export(
+        checkpoint: String, config configPath: String?, output: String, type: GGMLType,
+        overrides: OfficialArchitecture.Overrides = .init()
+    ) throws -> Summary {
+        guard supportedTypes.contains(type) else {
+            throw ExportError.unsupportedType("export type \(type.name) is not one of \(supportedTypes.map(\.name).joined(separator: ", "))")
+        }
+        let yamlPath = configPath ?? (URL(fileURLWithPath: checkpoint).deletingLastPathComponent().appendingPathComponent("all_config.yaml").path)
+        guard FileManager.default.fileExists(atPath: yamlPath) else {
+            throw ExportError.missingConfig("\(yamlPath): no training configuration found; pass --config all_config.yaml")
+        }
+        let yaml = try TrainingConfig.load(yamlPath)
+        let stateDict = try StateDict.load(checkpoint)
+        let (prefix, keys) = OfficialArchitecture.stripPrefix(stateDict.tensors.map(\.name))
+        var shapes: [String: [Int]] = [:]
+        for (key, tensor) in zip(keys, stateDict.tensors) { shapes[key] = tensor.shape }
+        let arch = try OfficialArchitecture(shapes: shapes, config: yaml, checkpointPath: checkpoint, overrides: overrides)
+        let policy = TypePolicy(weights: type)
+
+        var writer = GGUFWriter()
+        for (key, value) in arch.config.metadata { writer.add(key, value) }
+        let runName = yaml.root["run_name"]?.string ?? URL(fileURLWithPath: checkpoint).lastPathComponent
+        writer.add("general.name", .string(runName))
+        writer.add("general.file_type", .uint32(fileType(type)))
+        writer.add("recur.source.checkpoint", .string(URL(fileURLWithPath: checkpoint).lastPathComponent))
+        writer.add("recur.source.key_prefix", .string(prefix))
+        writer.add("recur.quantization.policy", .string(policy.description))
+        if arch.config.vocabSize == 11 && arch.config.seqLen == 81 { writer.add("recur.task", .string("sudoku")) }
+
+        for plan in arch.tensors {
+            guard let source = stateDict[prefix + plan.source] else {
+                throw ExportError.missingTensor(file: checkpoint, name: prefix + plan.source)
+            }
+            var values = try source.floats()
+            if let rows = plan.rows {
+                let width = plan.shape.dropFirst().reduce(1, *)
+                values = Array(values[rows.lowerBound * width..<rows.upperBound * width])
+            }
+            try writer.addTensor(name: plan.name, shape: plan.shape, floats: values, type: policy.type(for: plan))
+        }
+        try writer.write(to: output)
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+        return Summary(output: output, config: arch.config, tensorCount: arch.tensors.count, fileBytes: bytes ?? 0, notes: arch.notes)
+    }
+
+    /// llama.cpp's `general.file_type` (LLAMA_FTYPE_*) for the dominant weight type.
+    static func fileType(_ type: GGMLType) -> UInt32 {
+        switch type {
+        case .f32: return 0
+        case .f16: return 1
+        case .q4_0: return 2
+        case .q4_1: return 3
+        case .q8_0: return 7
+        default: return 0
+        }
+    }
+}

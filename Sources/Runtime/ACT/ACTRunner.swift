@@ -1,0 +1,165 @@
+import CKernels
+import Dispatch
+
+/// One puzzle for the model: `seqLen` token ids and a puzzle identifier.
+public struct ModelInput: Sendable, Equatable {
+    public var tokens: [Int32]
+    public var puzzleIdentifier: Int32
+
+    public init(tokens: [Int32], puzzleIdentifier: Int32 = 0) {
+        self.tokens = tokens
+        self.puzzleIdentifier = puzzleIdentifier
+    }
+}
+
+/// What the model produced for one input when it halted.
+public struct ModelOutput: Sendable {
+    /// Position of the input in the order it was submitted.
+    public var index: Int
+    /// Argmax token of every cell at the halting step.
+    public var prediction: [Int32]
+    /// ACT steps run.
+    public var steps: Int
+    /// Q logits of every step run (index 0 = step 1).
+    public var qHalt: [Float]
+    public var qContinue: [Float]
+    /// Argmax tokens of every step, when `recordEveryStep` is set.
+    public var stepPredictions: [[Int32]]
+    /// Logits `[seqLen, vocab]` of every step, when `recordLogits` is set.
+    public var stepLogits: [[Float]]
+}
+
+/// Runs the ACT loop with continuous batching, the official carry design: every slot of the batch
+/// holds one sample; when it halts its result is emitted and the slot takes the next input with a
+/// fresh carry, while the other slots keep their state.
+///
+/// Active slots stay packed at the front of the state buffers (a finished slot is refilled, or the
+/// last active slot moves into it), so a step only computes samples that are still thinking.
+public final class ACTRunner {
+    public let model: RecursiveModel
+    public let batchSize: Int
+    public let policy: HaltingPolicy
+    public let maxSteps: Int
+    public var recordEveryStep = false
+    public var recordLogits = false
+    public let threads: Int
+    /// Batched ACT steps run so far and the seconds spent in them (forward pass and heads).
+    public private(set) var stepCount = 0
+    public private(set) var stepSeconds = 0.0
+
+    private let ws: Workspace
+    private let zH: FloatBuffer
+    private let zL: FloatBuffer
+    private let input: FloatBuffer
+    private let logits: FloatBuffer
+    private let q: FloatBuffer
+
+    /// - Parameters:
+    ///   - maxSteps: ACT step cap; defaults to the model's `halt_max_steps`.
+    public init(model: RecursiveModel, batchSize: Int, policy: HaltingPolicy, maxSteps: Int? = nil, threads: Int = 1) throws {
+        guard batchSize >= 1 else { throw ModelError.badInput("batch size must be at least 1, got \(batchSize)") }
+        let steps = maxSteps ?? model.config.haltMaxSteps
+        guard steps >= 1 else { throw ModelError.badInput("max steps must be at least 1, got \(steps)") }
+        guard threads >= 1 else { throw ModelError.badInput("threads must be at least 1, got \(threads)") }
+        recur_set_num_threads(Int32(threads))
+        self.model = model
+        self.batchSize = batchSize
+        self.policy = policy
+        self.maxSteps = steps
+        self.threads = threads
+        let c = model.config
+        let state = batchSize * c.totalSeqLen * c.hiddenSize
+        ws = Workspace(config: c, capacity: batchSize, threads: threads)
+        zH = FloatBuffer(count: state)
+        zL = FloatBuffer(count: state)
+        input = FloatBuffer(count: state)
+        logits = FloatBuffer(count: batchSize * c.seqLen * c.vocabSize)
+        q = FloatBuffer(count: batchSize * 2)
+    }
+
+    /// Checks an input against the model before it enters a slot.
+    public func validate(_ x: ModelInput, index: Int) throws {
+        let c = model.config
+        guard x.tokens.count == c.seqLen else {
+            throw ModelError.badInput("input \(index + 1): \(x.tokens.count) tokens, the model takes \(c.seqLen)")
+        }
+        if let bad = x.tokens.first(where: { $0 < 0 || Int($0) >= c.vocabSize }) {
+            throw ModelError.badInput("input \(index + 1): token \(bad) is outside the vocabulary 0..<\(c.vocabSize)")
+        }
+        guard x.puzzleIdentifier >= 0, c.puzzleEmbDim == 0 || Int(x.puzzleIdentifier) < c.puzzleCount else {
+            throw ModelError.badInput("input \(index + 1): puzzle identifier \(x.puzzleIdentifier) is outside 0..<\(c.puzzleCount)")
+        }
+    }
+
+    private struct Slot {
+        var index: Int
+        var steps = 0
+        var output: ModelOutput
+    }
+
+    /// Solves every input, calling `emit` as each one halts (not in input order).
+    public func run(_ inputs: [ModelInput], emit: (ModelOutput) throws -> Void) throws {
+        for (i, x) in inputs.enumerated() { try validate(x, index: i) }
+        let c = model.config
+        let slotSize = c.totalSeqLen * c.hiddenSize
+        let cells = c.seqLen * c.vocabSize
+        var slots: [Slot] = []
+        var next = 0
+
+        func load(_ i: Int, into s: Int) {
+            model.resetCarry(zH: zH.pointer + s * slotSize, zL: zL.pointer + s * slotSize)
+            model.embed(tokens: inputs[i].tokens, puzzle: inputs[i].puzzleIdentifier, into: input.pointer + s * slotSize)
+            let output = ModelOutput(index: i, prediction: [], steps: 0, qHalt: [], qContinue: [], stepPredictions: [], stepLogits: [])
+            if s == slots.count { slots.append(Slot(index: i, output: output)) } else { slots[s] = Slot(index: i, output: output) }
+        }
+        func move(from src: Int, to dst: Int) {
+            for buffer in [zH, zL, input] {
+                (buffer.pointer + dst * slotSize).update(from: buffer.pointer + src * slotSize, count: slotSize)
+            }
+            slots[dst] = slots[src]
+        }
+
+        while next < inputs.count && slots.count < batchSize { load(next, into: slots.count); next += 1 }
+        var prediction = [Int32](repeating: 0, count: c.seqLen)
+        while !slots.isEmpty {
+            let batch = slots.count
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            model.step(zH: zH.pointer, zL: zL.pointer, input: input.pointer, batch: batch, ws: ws)
+            model.heads(zH: zH.pointer, batch: batch, logits: logits.pointer, q: q.pointer, ws: ws)
+            stepSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            stepCount += 1
+            var finished: [Int] = []
+            for s in 0..<batch {
+                let qHalt = q[2 * s], qContinue = q[2 * s + 1]
+                let row = logits.pointer + s * cells
+                prediction.withUnsafeMutableBufferPointer {
+                    recur_f32_argmax(row, Int64(c.seqLen), Int64(c.vocabSize), $0.baseAddress!)
+                }
+                slots[s].steps += 1
+                slots[s].output.qHalt.append(qHalt)
+                slots[s].output.qContinue.append(qContinue)
+                if recordEveryStep { slots[s].output.stepPredictions.append(prediction) }
+                if recordLogits { slots[s].output.stepLogits.append(Array(UnsafeBufferPointer(start: row, count: cells))) }
+                if slots[s].steps >= maxSteps || policy.halts(rule: c.haltRule, qHalt: qHalt, qContinue: qContinue) {
+                    var out = slots[s].output
+                    out.prediction = prediction
+                    out.steps = slots[s].steps
+                    try emit(out)
+                    finished.append(s)
+                }
+            }
+            // Refill finished slots from the queue; compact the rest from the back so the
+            // active slots stay contiguous at the front.
+            for s in finished.reversed() {
+                if next < inputs.count {
+                    load(next, into: s)
+                    next += 1
+                } else {
+                    let last = slots.count - 1
+                    if s != last { move(from: last, to: s) }
+                    slots.removeLast()
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import CKernels
+
+/// One post-norm block of a TRM/HRM stack:
+///
+///     x = rms_norm(x + token_mixer(x))     // attention, or mlp_t over the transposed state
+///     x = rms_norm(x + swiglu_mlp(x))
+///
+/// Norms have no weight (eps from the file); attention is non-causal with RoPE or none.
+final class Block: @unchecked Sendable {
+    enum Mixer {
+        case attention(qkv: Linear, output: Linear)
+        /// SwiGLU over the sequence axis: gate_up `[2 * tokenInter, seq]`, down `[seq, tokenInter]`.
+        case mlpT(gateUp: Linear, down: Linear)
+    }
+
+    let mixer: Mixer
+    let gateUp: Linear
+    let down: Linear
+
+    init(mixer: Mixer, gateUp: Linear, down: Linear) {
+        self.mixer = mixer
+        self.gateUp = gateUp
+        self.down = down
+    }
+
+    /// Loads `prefix.blk.N.*` (for example `L.blk.0`).
+    convenience init(loading prefix: String, config c: ModelConfig, from loader: WeightLoader) throws {
+        let mixer: Mixer
+        switch c.tokenMixer {
+        case .attention:
+            mixer = .attention(
+                qkv: try loader.linear("\(prefix).attn_qkv", out: c.qkvWidth, in: c.hiddenSize),
+                output: try loader.linear("\(prefix).attn_output", out: c.hiddenSize, in: c.headCount * c.headDim))
+        case .mlpT:
+            mixer = .mlpT(
+                gateUp: try loader.stacked("\(prefix).tmix_gate", "\(prefix).tmix_up", out: c.tokenMixFeedForwardLength, in: c.totalSeqLen),
+                down: try loader.linear("\(prefix).tmix_down", out: c.totalSeqLen, in: c.tokenMixFeedForwardLength))
+        }
+        self.init(
+            mixer: mixer,
+            gateUp: try loader.stacked("\(prefix).ffn_gate", "\(prefix).ffn_up", out: c.feedForwardLength, in: c.hiddenSize),
+            down: try loader.linear("\(prefix).ffn_down", out: c.hiddenSize, in: c.feedForwardLength))
+    }
+
+    /// Runs the block in place on `x` = `[batch, seq, hidden]`.
+    func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, config c: ModelConfig, rope: RopeTables?, ws: Workspace) {
+        let seq = c.totalSeqLen, hidden = c.hiddenSize, rows = batch * seq
+        let eps = c.normEpsilon
+        switch mixer {
+        case let .attention(qkv, output):
+            qkv(x, ws.qkv.pointer, rows: rows)
+            if let rope {
+                let stride = Int64(c.qkvWidth)
+                recur_f32_rope(ws.qkv.pointer, Int64(batch), Int64(seq), Int64(c.headCount), Int64(c.headDim), stride, rope.cos.pointer, rope.sin.pointer)
+                recur_f32_rope(ws.qkv.pointer + c.headCount * c.headDim, Int64(batch), Int64(seq), Int64(c.kvHeadCount), Int64(c.headDim), stride, rope.cos.pointer, rope.sin.pointer)
+            }
+            recur_f32_attention(ws.qkv.pointer, ws.attention.pointer, Int64(batch), Int64(seq), Int64(c.headCount), Int64(c.kvHeadCount),
+                                Int64(c.headDim), 1 / Float(c.headDim).squareRoot(), ws.attentionScratch.pointer)
+            output(ws.attention.pointer, ws.projection.pointer, rows: rows)
+            recur_f32_add_rms_norm(x, ws.projection.pointer, Int64(rows), Int64(hidden), eps)
+        case let .mlpT(gateUp, down):
+            // The official block transposes to [batch, hidden, seq], so the norm runs over the sequence.
+            let tokenInter = c.tokenMixFeedForwardLength, tRows = batch * hidden
+            recur_f32_transpose(x, ws.transposed.pointer, Int64(batch), Int64(seq), Int64(hidden))
+            gateUp(ws.transposed.pointer, ws.gateUp.pointer, rows: tRows)
+            recur_f32_swiglu(ws.gateUp.pointer, ws.activation.pointer, Int64(tRows), Int64(tokenInter))
+            down(ws.activation.pointer, ws.projection.pointer, rows: tRows)
+            recur_f32_add_rms_norm(ws.transposed.pointer, ws.projection.pointer, Int64(tRows), Int64(seq), eps)
+            recur_f32_transpose(ws.transposed.pointer, x, Int64(batch), Int64(hidden), Int64(seq))
+        }
+        gateUp(x, ws.gateUp.pointer, rows: rows)
+        recur_f32_swiglu(ws.gateUp.pointer, ws.activation.pointer, Int64(rows), Int64(c.feedForwardLength))
+        down(ws.activation.pointer, ws.projection.pointer, rows: rows)
+        recur_f32_add_rms_norm(x, ws.projection.pointer, Int64(rows), Int64(hidden), eps)
+    }
+}
+
+/// RoPE cos/sin tables `[totalSeqLen, headDim]`, built once per model.
+struct RopeTables {
+    let cos: FloatBuffer
+    let sin: FloatBuffer
+
+    init(seq: Int, headDim: Int, theta: Float) {
+        cos = FloatBuffer(count: seq * headDim)
+        sin = FloatBuffer(count: seq * headDim)
+        recur_f32_rope_tables(cos.pointer, sin.pointer, Int64(seq), Int64(headDim), theta)
+    }
+}

@@ -1,0 +1,106 @@
+import CKernels
+
+/// A TRM or HRM loaded from a GGUF file: the whole forward pass of one ACT step.
+///
+/// One ACT step, as in the official code (`z` are `[batch, puzzleEmbLen + seqLen, hidden]`):
+///
+///     for _ in 0..<hCycles {
+///         for _ in 0..<lCycles { zL = L(zL + (zH + x)) }   // L: the L stack's blocks, in place
+///         zH = H(zH + zL)                                  // H: the L stack again for TRM
+///     }
+///     logits = lm_head(zH[:, puzzleEmbLen...]);  (q_halt, q_continue) = q_head(zH[:, 0])
+public final class RecursiveModel: @unchecked Sendable {
+    public let config: ModelConfig
+    public let path: String
+    let tokenEmbedding: FloatBuffer
+    let puzzleEmbedding: FloatBuffer?
+    let positionEmbedding: FloatBuffer?
+    let lmHead: Linear
+    let qHead: Linear
+    let hInit: FloatBuffer
+    let lInit: FloatBuffer
+    let lStack: [Block]
+    let hStack: [Block]
+    let rope: RopeTables?
+
+    public convenience init(path: String) throws {
+        try self.init(file: GGUFFile(path: path))
+    }
+
+    public init(file: GGUFFile) throws {
+        let c = try ModelConfig(gguf: file)
+        let loader = WeightLoader(file: file)
+        config = c
+        path = file.path
+        let hidden = c.hiddenSize
+        tokenEmbedding = try loader.floats("token_embd.weight", shape: [c.vocabSize, hidden])
+        puzzleEmbedding = c.puzzleEmbDim > 0 ? try loader.floats("puzzle_embd.weight", shape: [c.puzzleCount, c.puzzleEmbDim]) : nil
+        positionEmbedding = c.positionEncoding == .learned ? try loader.floats("position_embd.weight", shape: [c.totalSeqLen, hidden]) : nil
+        lmHead = try loader.linear("output", out: c.vocabSize, in: hidden)
+        qHead = try loader.linear("qhead", out: 2, in: hidden, bias: true)
+        hInit = try loader.floats("h_init", shape: [hidden])
+        lInit = try loader.floats("l_init", shape: [hidden])
+        lStack = try (0..<c.lLayers).map { try Block(loading: "L.blk.\($0)", config: c, from: loader) }
+        hStack = c.architecture == .hrm ? try (0..<c.hLayers).map { try Block(loading: "H.blk.\($0)", config: c, from: loader) } : []
+        rope = c.positionEncoding == .rope && c.tokenMixer == .attention
+            ? RopeTables(seq: c.totalSeqLen, headDim: c.headDim, theta: c.ropeTheta) : nil
+    }
+
+    /// Writes the scaled input embedding of one sample, `[totalSeqLen, hidden]`, to `out`.
+    ///
+    /// `sqrt(hidden) * concat(puzzle_emb padded to puzzleEmbLen x hidden, token_emb)`, with learned
+    /// positions added (times 1/sqrt(2)) before the scale, exactly in the official order.
+    func embed(tokens: [Int32], puzzle: Int32, into out: UnsafeMutablePointer<Float>) {
+        let c = config, hidden = c.hiddenSize
+        let tokenRows = out + c.puzzleEmbLen * hidden
+        tokens.withUnsafeBufferPointer { ids in
+            recur_f32_embedding(tokenEmbedding.pointer, ids.baseAddress!, tokenRows, Int64(c.seqLen), Int64(hidden), 1)
+        }
+        out.update(repeating: 0, count: c.puzzleEmbLen * hidden)
+        if let puzzleEmbedding {
+            out.update(from: puzzleEmbedding.pointer + Int(puzzle) * c.puzzleEmbDim, count: c.puzzleEmbDim)
+        }
+        let n = c.totalSeqLen * hidden
+        if let positionEmbedding {
+            recur_f32_add(out, positionEmbedding.pointer, out, Int64(n))
+            recur_f32_scale(out, Float(0.707106781), Int64(n))
+        }
+        recur_f32_scale(out, Float(Double(hidden).squareRoot()), Int64(n))
+    }
+
+    /// The carry of a fresh sample: every position of z_H is `h_init`, of z_L is `l_init`.
+    func resetCarry(zH: UnsafeMutablePointer<Float>, zL: UnsafeMutablePointer<Float>) {
+        let hidden = config.hiddenSize
+        for p in 0..<config.totalSeqLen {
+            (zH + p * hidden).update(from: hInit.pointer, count: hidden)
+            (zL + p * hidden).update(from: lInit.pointer, count: hidden)
+        }
+    }
+
+    /// One ACT step for the first `batch` samples of the state buffers, in place.
+    func step(zH: UnsafeMutablePointer<Float>, zL: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, batch: Int, ws: Workspace) {
+        let c = config
+        let n = Int64(batch * c.totalSeqLen * c.hiddenSize)
+        let hBlocks = c.architecture == .hrm ? hStack : lStack
+        for _ in 0..<c.hCycles {
+            for _ in 0..<c.lCycles {
+                recur_f32_add(zH, input, ws.injection.pointer, n)
+                recur_f32_add(zL, ws.injection.pointer, zL, n)
+                for block in lStack { block.forward(zL, batch: batch, config: c, rope: rope, ws: ws) }
+            }
+            recur_f32_add(zH, zL, zH, n)
+            for block in hBlocks { block.forward(zH, batch: batch, config: c, rope: rope, ws: ws) }
+        }
+    }
+
+    /// Token logits `[batch, seqLen, vocab]` and Q logits `[batch, 2]` (halt, continue) from z_H.
+    func heads(zH: UnsafePointer<Float>, batch: Int, logits: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>, ws: Workspace) {
+        let c = config, hidden = c.hiddenSize, seq = c.totalSeqLen
+        for b in 0..<batch {
+            let sample = zH + b * seq * hidden
+            lmHead(sample + c.puzzleEmbLen * hidden, logits + b * c.seqLen * c.vocabSize, rows: c.seqLen)
+            (ws.headInput.pointer + b * hidden).update(from: sample, count: hidden)
+        }
+        qHead(ws.headInput.pointer, q, rows: batch)
+    }
+}

@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import Runtime
+
+struct Solve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Solve Sudoku puzzles with a TRM/HRM model, halting each puzzle with the Q-head.")
+
+    enum Halt: String, ExpressibleByArgument, CaseIterable { case qhead, max }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, jsonl }
+
+    @Option(name: .long, help: "GGUF model (default: models/\(DefaultModel.fileName)).")
+    var model: String?
+
+    @Option(name: .long, help: "Puzzle file, one 'PUZZLE' or 'PUZZLE SOLUTION' per line ('.' or '0' blank); '-' reads stdin.")
+    var input: String?
+
+    @Option(name: .long, help: "Puzzles computed at once (continuous batching).")
+    var batch: Int = 16
+
+    @Option(name: .long, help: "CPU threads.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .long, help: "Halting: qhead (the model's Q-head rule) or max (always run --max-steps).")
+    var halt: Halt = .qhead
+
+    @Option(name: .long, help: "ACT step cap (default: the model's halt_max_steps).")
+    var maxSteps: Int?
+
+    @Option(name: .long, help: "Only the first N puzzles.")
+    var limit: Int?
+
+    @Option(name: .long, help: "Output: text (grids) or jsonl (one object per puzzle, with every step's q logits).")
+    var format: Format = .text
+
+    @Flag(name: .long, help: "Score against the listed solutions: valid by the rules, exact match, token accuracy.")
+    var check = false
+
+    func run() throws {
+        let modelPath = try model ?? DefaultModel.path()
+        guard let input else { throw CLIError("pass --input FILE (or '-' for stdin) with one puzzle per line") }
+        let text: String
+        if input == "-" {
+            text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        } else {
+            guard let data = FileManager.default.contents(atPath: input) else { throw CLIError("\(input): cannot read the file") }
+            text = String(decoding: data, as: UTF8.self)
+        }
+        var lines = try SudokuLine.parseFile(text, name: input == "-" ? "stdin" : input)
+        if let limit { lines = Array(lines.prefix(Swift.max(limit, 0))) }
+        guard !lines.isEmpty else { throw CLIError("\(input): no puzzles found") }
+        if check, let missing = lines.firstIndex(where: { $0.solution == nil }) {
+            throw CLIError("--check needs a solution on every line; puzzle \(missing + 1) has none")
+        }
+
+        let loadStart = Date()
+        let net = try RecursiveModel(path: modelPath)
+        guard net.config.seqLen == Sudoku.cellCount else {
+            throw CLIError("\(modelPath): the model takes \(net.config.seqLen) tokens per input, not the 81 cells of a Sudoku")
+        }
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        let runner = try ACTRunner(model: net, batchSize: batch, policy: halt == .qhead ? .qHead : .maxSteps, maxSteps: maxSteps, threads: threads)
+        let inputs = lines.map { ModelInput(tokens: $0.puzzle.tokens) }
+
+        var score = Score()
+        var pending: [Int: ModelOutput] = [:]
+        var nextToPrint = 0
+        let start = Date()
+        try runner.run(inputs) { out in
+            pending[out.index] = out
+            while let ready = pending.removeValue(forKey: nextToPrint) {
+                report(ready, line: lines[ready.index], score: &score)
+                nextToPrint += 1
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let summary = score.summary(seconds: seconds, loadSeconds: loadSeconds, runner: runner, check: check)
+        if format == .jsonl {
+            FileHandle.standardError.write(Data((summary + "\n").utf8))
+        } else {
+            print(summary)
+        }
+    }
+
+    private func report(_ out: ModelOutput, line: SudokuLine, score: inout Score) {
+        let solved = Sudoku(prediction: out.prediction)
+        let valid = solved.solves(line.puzzle)
+        let exact = line.solution.map { $0 == solved }
+        let accuracy = line.solution.map { s in Double(zip(s.cells, solved.cells).filter { $0 == $1 }.count) / Double(Sudoku.cellCount) }
+        score.add(steps: out.steps, valid: valid, exact: exact, tokenAccuracy: accuracy)
+        switch format {
+        case .jsonl:
+            var object: [String: Any] = [
+                "index": out.index + 1, "puzzle": line.puzzle.string, "prediction": solved.string,
+                "steps": out.steps, "valid": valid, "q_halt": out.qHalt.map(Double.init), "q_continue": out.qContinue.map(Double.init),
+            ]
+            if let exact { object["exact"] = exact }
+            if let accuracy { object["token_accuracy"] = accuracy }
+            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+                print(String(decoding: data, as: UTF8.self))
+            }
+        case .text:
+            var verdict = valid ? "valid solution" : "not a valid solution"
+            if let exact { verdict += exact ? ", matches the listed solution" : ", differs from the listed solution" }
+            print("puzzle \(out.index + 1): \(out.steps) ACT steps, \(verdict)")
+            print(solved.grid)
+            print("")
+        }
+    }
+}
+
+/// Running totals for `--check` and the closing summary.
+struct Score {
+    var count = 0, valid = 0, exact = 0, steps = 0
+    var tokenAccuracy = 0.0
+
+    mutating func add(steps: Int, valid: Bool, exact: Bool?, tokenAccuracy: Double?) {
+        count += 1
+        self.steps += steps
+        if valid { self.valid += 1 }
+        if exact == true { self.exact += 1 }
+        self.tokenAccuracy += tokenAccuracy ?? 0
+    }
+
+    func summary(seconds: Double, loadSeconds: Double, runner: ACTRunner, check: Bool) -> String {
+        func pct(_ n: Int) -> String { String(format: "%.1f%%", 100 * Double(n) / Double(Swift.max(count, 1))) }
+        var s = "\(count) puzzles: valid \(valid) (\(pct(valid)))"
+        if check {
+            s += String(format: ", exact %d (%@), token accuracy %.2f%%", exact, pct(exact), 100 * tokenAccuracy / Double(Swift.max(count, 1)))
+        }
+        s += String(format: ", mean ACT steps %.2f\n", Double(steps) / Double(Swift.max(count, 1)))
+        s += String(format: "time %.2f s (model load %.2f s), %.2f puzzles/s, %.1f ms per ACT step at batch <= %d, %d threads",
+                    seconds, loadSeconds, Double(count) / Swift.max(seconds, 1e-9),
+                    1000 * runner.stepSeconds / Double(Swift.max(runner.stepCount, 1)), runner.batchSize, runner.threads)
+        return s
+    }
+}

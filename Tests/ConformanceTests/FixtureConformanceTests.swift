@@ -1,0 +1,83 @@
+import Export
+import Foundation
+import Runtime
+import XCTest
+
+/// Every model variant of tools/reference (random-init TRM and HRM checkpoints saved the way
+/// official training saves them) goes through `recur export` and the runtime, and must give the
+/// PyTorch reference's logits, Q logits and halting steps.
+final class FixtureConformanceTests: XCTestCase {
+    static let variantsExpected = ["trm_att_rope", "trm_att_learned", "trm_att_none", "trm_mlp_t", "trm_puzzle_emb", "trm_plain_prefix", "hrm_att_rope", "hrm_att_learned"]
+
+    func testEveryVariantMatchesPyTorch() throws {
+        try Reference.requireTorch()
+        let dir = try Reference.temporaryDirectory("fixtures")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Reference.python(["tools/reference/make_fixtures.py", "--out", dir.path])
+        let variants = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        for expected in Self.variantsExpected {
+            XCTAssertTrue(variants.contains(expected), "fixture variant \(expected) was not generated")
+        }
+        for variant in variants where !variant.hasPrefix(".") {
+            try check(variant: dir.appendingPathComponent(variant))
+        }
+    }
+
+    private func check(variant dir: URL) throws {
+        let name = dir.lastPathComponent
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+        let skip: Set<String> = ["all_config.yaml", "reference.safetensors", "meta.json", "model.gguf"]
+        guard let checkpoint = files.first(where: { !skip.contains($0) }) else { return XCTFail("\(name): no checkpoint file") }
+        let gguf = dir.appendingPathComponent("model.gguf").path
+        _ = try CheckpointExporter.export(checkpoint: dir.appendingPathComponent(checkpoint).path, config: nil, output: gguf, type: .f32)
+        let model = try RecursiveModel(path: gguf)
+        let c = model.config
+        let reference = try StateDict.load(dir.appendingPathComponent("reference.safetensors").path)
+        func tensor(_ key: String) throws -> [Float] {
+            guard let t = reference[key] else { throw XCTSkip("\(name): reference.safetensors lacks \(key)") }
+            return try t.floats()
+        }
+        let tokens = try tensor("inputs").map { Int32($0) }
+        let puzzles = try tensor("puzzle_identifiers").map { Int32($0) }
+        let batch = puzzles.count
+        let inputs = (0..<batch).map { ModelInput(tokens: Array(tokens[$0 * c.seqLen..<($0 + 1) * c.seqLen]), puzzleIdentifier: puzzles[$0]) }
+
+        // Fixed steps: logits and Q logits of every step. A batch smaller than the input count
+        // exercises slot refills.
+        let fixed = try ACTRunner(model: model, batchSize: max(1, batch - 1), policy: .maxSteps, threads: 2)
+        fixed.recordLogits = true
+        var outputs = [ModelOutput?](repeating: nil, count: batch)
+        try fixed.run(inputs) { outputs[$0.index] = $0 }
+        let cells = c.seqLen * c.vocabSize
+        for step in 0..<c.haltMaxSteps {
+            let logits = try tensor("logits.\(step)"), qHalt = try tensor("q_halt.\(step)"), qContinue = try tensor("q_continue.\(step)")
+            for b in 0..<batch {
+                guard let out = outputs[b] else { return XCTFail("\(name): sample \(b) produced no output") }
+                let ours = out.stepLogits[step], theirs = Array(logits[b * cells..<(b + 1) * cells])
+                let scale = theirs.map(abs).max() ?? 1
+                let err = zip(ours, theirs).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(err / max(scale, 1e-30), 1e-4, "\(name) step \(step + 1) sample \(b): relative max error")
+                for cell in 0..<c.seqLen {
+                    let row = cell * c.vocabSize..<(cell + 1) * c.vocabSize
+                    XCTAssertEqual(argmax(ours[row]), argmax(theirs[row]), "\(name) step \(step + 1) sample \(b) cell \(cell): argmax")
+                }
+                XCTAssertEqual(out.qHalt[step], qHalt[b], accuracy: 1e-4 * max(1, abs(qHalt[b])), "\(name) step \(step + 1) sample \(b): q_halt")
+                XCTAssertEqual(out.qContinue[step], qContinue[b], accuracy: 1e-4 * max(1, abs(qContinue[b])), "\(name) step \(step + 1) sample \(b): q_continue")
+            }
+        }
+
+        // Q-head halting: every sample stops at the reference's step, with continuous batching.
+        let haltSteps = try tensor("halt_step").map { Int($0) }
+        let halting = try ACTRunner(model: model, batchSize: 2, policy: .qHead, threads: 1)
+        var steps = [Int](repeating: 0, count: batch)
+        try halting.run(inputs) { steps[$0.index] = $0.steps }
+        XCTAssertEqual(steps, haltSteps, "\(name): halting steps")
+        XCTAssertGreaterThan(Set(haltSteps).count, 1, "\(name): the fixture should halt samples at different steps")
+    }
+
+    private func argmax(_ x: ArraySlice<Float>) -> Int {
+        var best = x.startIndex
+        for i in x.indices where x[i] > x[best] { best = i }
+        return best - x.startIndex
+    }
+}
