@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CKernels"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Runtime"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Export", "Runtime"]),
-        .testTarget(name: "RecurCLITests", dependencies: ["Runtime"]),
+        .testTarget(name: "RecurCLITests", dependencies: ["recur", "Runtime"]),
     ],
     swiftLanguageModes: [.v5]
 )

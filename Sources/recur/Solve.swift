@@ -37,7 +37,6 @@ struct Solve: ParsableCommand {
     var check = false
 
     func run() throws {
-        let modelPath = try model ?? DefaultModel.path()
         guard let input else { throw CLIError("pass --input FILE (or '-' for stdin) with one puzzle per line") }
         let text: String
         if input == "-" {
@@ -53,6 +52,7 @@ struct Solve: ParsableCommand {
             throw CLIError("--check needs a solution on every line; puzzle \(missing + 1) has none")
         }
 
+        let modelPath = try model ?? DefaultModel.path()
         let loadStart = Date()
         let net = try RecursiveModel(path: modelPath)
         guard net.config.seqLen == Sudoku.cellCount else {

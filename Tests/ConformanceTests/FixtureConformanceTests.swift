@@ -25,11 +25,13 @@ final class FixtureConformanceTests: XCTestCase {
 
     private func check(variant dir: URL) throws {
         let name = dir.lastPathComponent
-        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path)
-        let skip: Set<String> = ["all_config.yaml", "reference.safetensors", "meta.json", "model.gguf"]
-        guard let checkpoint = files.first(where: { !skip.contains($0) }) else { return XCTFail("\(name): no checkpoint file") }
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("meta.json"))) as? [String: Any] ?? [:]
+        guard let checkpoint = meta["checkpoint"] as? String else { return XCTFail("\(name): meta.json names no checkpoint") }
+        // A RoPE or no-position attention checkpoint does not pin its sequence length: pass it, as a user would.
+        let seqLen = (meta["sizes"] as? [String: Any])?["seq_len"] as? Int
         let gguf = dir.appendingPathComponent("model.gguf").path
-        _ = try CheckpointExporter.export(checkpoint: dir.appendingPathComponent(checkpoint).path, config: nil, output: gguf, type: .f32)
+        _ = try CheckpointExporter.export(checkpoint: dir.appendingPathComponent(checkpoint).path, config: nil, output: gguf, type: .f32,
+                                          overrides: .init(seqLen: seqLen))
         let model = try RecursiveModel(path: gguf)
         let c = model.config
         let reference = try StateDict.load(dir.appendingPathComponent("reference.safetensors").path)

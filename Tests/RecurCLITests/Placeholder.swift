@@ -1,2 +1,0 @@
-import XCTest
-final class RecurCLITestsPlaceholder: XCTestCase { func testBuilds() {} }
