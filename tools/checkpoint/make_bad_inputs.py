@@ -160,10 +160,17 @@ def main():
     with open(path("notes.txt"), "w") as handle:
         handle.write("hidden_size: 512\nthis is not a checkpoint\n")
     open(path("empty.pt"), "wb").close()
-    torch.save(good, path("legacy.pt"), _use_new_zipfile_serialization=False)
+    # Both writers may disappear from future torch versions; the tests skip what is absent.
+    try:
+        torch.save(good, path("legacy.pt"), _use_new_zipfile_serialization=False)
+    except Exception as error:  # noqa: BLE001
+        print(f"legacy format not written: {error}", file=sys.stderr)
     with zipfile.ZipFile(path("plain.zip"), "w") as archive:
         archive.writestr("readme.txt", "just a zip")
-    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path("scripted.pt"))
+    try:
+        torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path("scripted.pt"))
+    except Exception as error:  # noqa: BLE001
+        print(f"TorchScript archive not written: {error}", file=sys.stderr)
 
     with open(path("facts.json"), "w") as handle:
         json.dump(facts, handle, indent=1)
