@@ -59,12 +59,19 @@ public struct OfficialArchitecture {
             guard let s = shapes[key] else { throw ExportError.missingTensor(file: file, name: key) }
             return s
         }
+        /// A float field; YAML 1.1 reads `1e-5` as a string, which the official config parser accepts.
+        func number(_ key: String, default value: Double) throws -> Double {
+            guard let v = arch[key] else { return value }
+            if let d = v.double { return d }
+            if let s = v.string, let d = Double(s) { return d }
+            throw fail("arch.\(key) is not a number")
+        }
         let name = arch["name"]?.string ?? ""
         let isHRM = name.lowercased().contains("hrm") || shapes.keys.contains { $0.hasPrefix("H_level.") }
         let hidden = try int("hidden_size")
         let heads = try int("num_heads")
         guard hidden > 0, heads > 0, hidden % heads == 0 else { throw fail("hidden_size \(hidden) is not a positive multiple of num_heads \(heads)") }
-        let expansion = arch["expansion"]?.double ?? 4
+        let expansion = try number("expansion", default: 4)
         let mlpT = !isHRM && (arch["mlp_t"]?.bool ?? false)
         let posName = arch["pos_encodings"]?.string ?? "rope"
         guard let pos = ModelConfig.PositionEncoding(rawValue: posName) else { throw fail("arch.pos_encodings '\(posName)' is not rope, learned or none") }
@@ -118,11 +125,11 @@ public struct OfficialArchitecture {
             puzzleEmbLen: puzzleLen, puzzleEmbDim: puzzleDim, puzzleCount: puzzleCount,
             hCycles: try int("H_cycles"), lCycles: try int("L_cycles"), lLayers: try int("L_layers"),
             hLayers: isHRM ? try int("H_layers") : 0,
-            haltMaxSteps: overrides.haltMaxSteps ?? (try int("halt_max_steps")),
+            haltMaxSteps: try overrides.haltMaxSteps ?? int("halt_max_steps"),
             haltRule: isHRM || !noACTContinue ? .qHaltAboveContinue : .qHaltPositive,
             positionEncoding: mlpT ? (pos == .learned ? .learned : .none) : pos,
             tokenMixer: mlpT ? .mlpT : .attention,
-            ropeTheta: Float(arch["rope_theta"]?.double ?? 10000), normEpsilon: Float(arch["rms_norm_eps"]?.double ?? 1e-5))
+            ropeTheta: Float(try number("rope_theta", default: 10000)), normEpsilon: Float(try number("rms_norm_eps", default: 1e-5)))
         try config.validate(file: yaml.path)
         if mlpT && pos == .rope { notes.append("mlp_t blocks have no attention, so RoPE is unused") }
 
