@@ -51,13 +51,17 @@ final class FixtureConformanceTests: XCTestCase {
         var outputs = [ModelOutput?](repeating: nil, count: batch)
         try fixed.run(inputs) { outputs[$0.index] = $0 }
         let cells = c.seqLen * c.vocabSize
+        var worst: [Float] = []
+        defer { print("\(name): relative max logit error per step \(worst.map { String(format: "%.1e", $0) })") }
         for step in 0..<c.haltMaxSteps {
+            worst.append(0)
             let logits = try tensor("logits.\(step)"), qHalt = try tensor("q_halt.\(step)"), qContinue = try tensor("q_continue.\(step)")
             for b in 0..<batch {
                 guard let out = outputs[b] else { return XCTFail("\(name): sample \(b) produced no output") }
                 let ours = out.stepLogits[step], theirs = Array(logits[b * cells..<(b + 1) * cells])
                 let scale = theirs.map(abs).max() ?? 1
                 let err = zip(ours, theirs).map { abs($0 - $1) }.max() ?? 0
+                worst[step] = max(worst[step], err / max(scale, 1e-30))
                 XCTAssertLessThanOrEqual(err / max(scale, 1e-30), 1e-4, "\(name) step \(step + 1) sample \(b): relative max error")
                 for cell in 0..<c.seqLen {
                     let row = cell * c.vocabSize..<(cell + 1) * c.vocabSize
