@@ -93,6 +93,7 @@ final class GGUFMalformedTests: XCTestCase {
         let bytes = try smallFile()
         assertRejected(patched(bytes, at: 4, UInt32(1)), ["version 1", "byte offset 4"])
         assertRejected(patched(bytes, at: 4, UInt32(4)), ["version 4", "byte offset 4"])
+        assertRejected(patched(bytes, at: 4, UInt32(3).byteSwapped), ["byte offset 4", "big-endian"])
         // v2 has the same layout and is accepted.
         XCTAssertEqual(try open(patched(bytes, at: 4, UInt32(2))).version, 2)
     }
@@ -196,6 +197,10 @@ final class GGUFMalformedTests: XCTestCase {
         let missing = folder.appendingPathComponent("missing.gguf").path
         XCTAssertThrowsError(try GGUFFile(path: missing)) { XCTAssertTrue("\($0)".contains(missing), "\($0)") }
         XCTAssertThrowsError(try GGUFFile(path: folder.path)) { XCTAssertTrue("\($0)".contains("not a regular file"), "\($0)") }
+        // A FIFO must be refused, not waited on.
+        let fifo = folder.appendingPathComponent("fifo.gguf").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        XCTAssertThrowsError(try GGUFFile(path: fifo)) { XCTAssertTrue("\($0)".contains("not a regular file"), "\($0)") }
     }
 
     // MARK: Fuzz
