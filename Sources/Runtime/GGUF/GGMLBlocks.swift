@@ -108,9 +108,7 @@ public enum GGMLBlocks {
     /// Elements encoded by `byteCount` bytes of `type`.
     public static func elementCount(ofBytes byteCount: Int, as type: GGMLType) throws -> Int {
         guard byteCount % type.blockBytes == 0 else {
-            throw GGMLBlockError.sizeMismatch(
-                type: type, what: "a multiple of \(type.blockBytes) bytes", expected: byteCount - byteCount % type.blockBytes,
-                actual: byteCount)
+            throw GGMLBlockError.partialBlock(type: type, byteCount: byteCount)
         }
         return byteCount / type.blockBytes * type.blockSize
     }
@@ -186,11 +184,9 @@ public enum GGMLBlocks {
         var highest = x[0]
         for j in 1..<32 {
             let v = x[j]
-            if v.isNaN || lowest.isNaN || highest.isNaN {
-                if !lowest.isNaN { lowest = v }
-                if !highest.isNaN { highest = v }
-                continue
-            }
+            // NumPy's reductions propagate the first NaN; both bounds are NaN together or not at all.
+            if lowest.isNaN { break }
+            if v.isNaN { lowest = v; highest = v; break }
             if v <= lowest { lowest = v }
             if v >= highest { highest = v }
         }

@@ -31,7 +31,9 @@ public enum GGUFError: Error, CustomStringConvertible, Sendable {
             let hex = String(found, radix: 16)
             return "\(path): not a GGUF file: expected magic \"GGUF\" (0x46554747) at byte offset 0, found 0x\(hex)"
         case let .unsupportedVersion(path, version):
-            return "\(path): unsupported GGUF version \(version) at byte offset 4 (expected 2 or 3)"
+            let swapped = version.byteSwapped
+            let hint = swapped == 2 || swapped == 3 ? "; this looks like a big-endian file, which Recur does not read" : ""
+            return "\(path): unsupported GGUF version \(version) at byte offset 4 (expected 2 or 3)\(hint)"
         case let .malformed(path, offset, message):
             return "\(path): byte offset \(offset): \(message)"
         case let .badTensor(path, tensor, offset, message):
@@ -56,6 +58,7 @@ public enum GGMLBlockError: Error, CustomStringConvertible, Sendable {
     case negativeCount(type: GGMLType, count: Int)
     case tooLarge(type: GGMLType, count: Int)
     case sizeMismatch(type: GGMLType, what: String, expected: Int, actual: Int)
+    case partialBlock(type: GGMLType, byteCount: Int)
 
     public var description: String {
         switch self {
@@ -69,6 +72,8 @@ public enum GGMLBlockError: Error, CustomStringConvertible, Sendable {
             return "\(type.name): \(count) elements do not fit in memory"
         case let .sizeMismatch(type, what, expected, actual):
             return "\(type.name): expected \(expected) \(what), got \(actual)"
+        case let .partialBlock(type, byteCount):
+            return "\(type.name) data must be whole \(type.blockBytes)-byte blocks, got \(byteCount) bytes"
         }
     }
 }

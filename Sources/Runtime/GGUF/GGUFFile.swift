@@ -36,7 +36,8 @@ public final class GGUFFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking so that a FIFO given by mistake is refused below instead of hanging open().
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw GGUFError.io(path: path, reason: "cannot open for reading: \(Self.errnoText())") }
         defer { close(fd) }
         var info = stat()

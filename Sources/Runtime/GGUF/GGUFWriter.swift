@@ -8,7 +8,7 @@ import Darwin
 ///
 /// Writing goes to a temporary file beside the target, is flushed to disk, then renamed over the
 /// target, so a reader never sees a half-written model and a failed export leaves nothing behind.
-public struct GGUFWriter {
+public struct GGUFWriter: Sendable {
     public let alignment: Int
     private var pairs: [(key: String, value: GGUFValue)] = []
     private var entries: [(name: String, shape: [Int], type: GGMLType, data: [UInt8])] = []
