@@ -129,9 +129,11 @@ struct Score {
             s += String(format: ", exact %d (%@), token accuracy %.2f%%", exact, pct(exact), 100 * tokenAccuracy / Double(Swift.max(count, 1)))
         }
         s += String(format: ", mean ACT steps %.2f\n", Double(steps) / Double(Swift.max(count, 1)))
-        s += String(format: "time %.2f s (model load %.2f s), %.2f puzzles/s, %.1f ms per ACT step at batch <= %d, %d threads",
+        let sorted = runner.stepDurations.sorted()
+        let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+        s += String(format: "time %.2f s (model load %.2f s), %.2f puzzles/s, %.1f ms per ACT step (median of %d, batch <= %d, %d threads)",
                     seconds, loadSeconds, Double(count) / Swift.max(seconds, 1e-9),
-                    1000 * runner.stepSeconds / Double(Swift.max(runner.stepCount, 1)), runner.batchSize, runner.threads)
+                    1000 * median, sorted.count, runner.batchSize, runner.threads)
         return s
     }
 }

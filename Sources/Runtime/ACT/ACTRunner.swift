@@ -44,8 +44,10 @@ public final class ACTRunner {
     public var recordLogits = false
     public let threads: Int
     /// Batched ACT steps run so far and the seconds spent in them (forward pass and heads).
-    public private(set) var stepCount = 0
-    public private(set) var stepSeconds = 0.0
+    public var stepCount: Int { stepDurations.count }
+    public var stepSeconds: Double { stepDurations.reduce(0, +) }
+    /// Seconds of every batched step, for medians in benchmarks.
+    public private(set) var stepDurations: [Double] = []
 
     private let ws: Workspace
     private let zH: FloatBuffer
@@ -126,8 +128,7 @@ public final class ACTRunner {
             let t0 = DispatchTime.now().uptimeNanoseconds
             model.step(zH: zH.pointer, zL: zL.pointer, input: input.pointer, batch: batch, ws: ws)
             model.heads(zH: zH.pointer, batch: batch, logits: logits.pointer, q: q.pointer, ws: ws)
-            stepSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            stepCount += 1
+            stepDurations.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
             var finished: [Int] = []
             for s in 0..<batch {
                 let qHalt = q[2 * s], qContinue = q[2 * s + 1]
