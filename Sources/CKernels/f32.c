@@ -95,6 +95,10 @@ static void softmax_scalar(float *x, int64_t rows, int64_t n) {
     for (int64_t r = 0; r < rows; r++) softmax_row_scalar(x + r * n, n);
 }
 
+static void exp_scalar(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
+}
+
 // (v * cos) + (rotate_half(v) * sin), rotate_half(v) = cat(-v2, v1): products rounded separately.
 static void rope_scalar(float *x, int64_t row0, int64_t row1, int64_t seq, int64_t heads,
                         int64_t head_dim, int64_t row_stride, const float *cos, const float *sin) {
@@ -193,6 +197,7 @@ const recur_f32_ops recur_f32_ops_scalar = {
     .add_rms_norm = add_rms_norm_scalar,
     .swiglu = swiglu_scalar,
     .softmax = softmax_scalar,
+    .exp = exp_scalar,
     .rope = rope_scalar,
     .attention = attention_scalar,
     .argmax = argmax_scalar,
@@ -225,6 +230,17 @@ static int64_t chunk_len(int64_t c, int64_t n) { return c * CHUNK + CHUNK <= n ?
 
 // ---- linear
 
+// Output tiles of a fixed size, each one single-threaded cblas_sgemm call, spread over our OpenMP
+// threads. OpenBLAS's own threading rounds some elements differently depending on the thread
+// count (it repartitions the matrix); fixed tiles make the result independent of it, and keep one
+// thread pool instead of two pools spinning against each other.
+#ifndef LINEAR_ROWS
+#define LINEAR_ROWS ((int64_t)256)
+#endif
+#ifndef LINEAR_COLS
+#define LINEAR_COLS ((int64_t)64)
+#endif
+
 // Fallback for sizes a 32-bit BLAS index cannot describe; never hit by real models.
 static void linear_naive(const float *x, const float *w, float *y, int64_t m, int64_t n,
                          int64_t k) {
@@ -236,32 +252,51 @@ static void linear_naive(const float *x, const float *w, float *y, int64_t m, in
         }
 }
 
-// y = x w^T + beta * y, with y already holding the bias rows when beta is 1 (as torch.addmm).
-static void gemm_nt(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k,
-                    float beta) {
-    if (m <= 0 || n <= 0) return;
-    if (beta == 0.0f) memset(y, 0, (size_t)m * (size_t)n * sizeof(float));
+typedef struct {
+    const float *x, *w;
+    float *y;
+    int64_t m, n, k, col_tiles;
+} linear_ctx;
+
+static void linear_body(void *p, int64_t i0, int64_t i1, int thread) {
+    (void)thread;
+    const linear_ctx *c = p;
+    for (int64_t item = i0; item < i1; item++) {
+        const int64_t r0 = (item / c->col_tiles) * LINEAR_ROWS, c0 = (item % c->col_tiles) * LINEAR_COLS;
+        const int64_t rows = c->m - r0 < LINEAR_ROWS ? c->m - r0 : LINEAR_ROWS;
+        const int64_t cols = c->n - c0 < LINEAR_COLS ? c->n - c0 : LINEAR_COLS;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)c->k, 1.0f,
+                    c->x + r0 * c->k, (int)c->k, c->w + c0 * c->k, (int)c->k, 1.0f,
+                    c->y + r0 * c->n + c0, (int)c->n);
+    }
+}
+
+// y += x w^T, y already holding zeros or the bias rows (the bias is added as torch.addmm does).
+static void gemm_nt_accumulate(const float *x, const float *w, float *y, int64_t m, int64_t n,
+                               int64_t k) {
     if (k <= 0) return;
     if (n > INT_MAX || k > INT_MAX) {
         linear_naive(x, w, y, m, n, k);
         return;
     }
-    for (int64_t r0 = 0; r0 < m; r0 += INT_MAX) {
-        const int64_t rows = m - r0 < INT_MAX ? m - r0 : INT_MAX;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n, (int)k, 1.0f,
-                    x + r0 * k, (int)k, w, (int)k, 1.0f, y + r0 * n, (int)n);
-    }
+    recur_blas_single_threaded();
+    linear_ctx c = {.x = x, .w = w, .y = y, .m = m, .n = n, .k = k,
+                    .col_tiles = (n + LINEAR_COLS - 1) / LINEAR_COLS};
+    const int64_t items = ((m + LINEAR_ROWS - 1) / LINEAR_ROWS) * c.col_tiles;
+    recur_parallel_for(items, 2 * LINEAR_ROWS * LINEAR_COLS * k, linear_body, &c);
 }
 
 void recur_f32_linear(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) {
-    gemm_nt(x, w, y, m, n, k, 0.0f);
+    if (m <= 0 || n <= 0) return;
+    memset(y, 0, (size_t)m * (size_t)n * sizeof(float));
+    gemm_nt_accumulate(x, w, y, m, n, k);
 }
 
 void recur_f32_linear_bias(const float *x, const float *w, const float *bias, float *y,
                            int64_t m, int64_t n, int64_t k) {
     if (m <= 0 || n <= 0) return;
     for (int64_t i = 0; i < m; i++) memcpy(y + i * n, bias, (size_t)n * sizeof(float));
-    gemm_nt(x, w, y, m, n, k, 1.0f);
+    gemm_nt_accumulate(x, w, y, m, n, k);
 }
 
 // ---- element-wise
@@ -307,6 +342,17 @@ static void scale_body(void *p, int64_t c0, int64_t c1, int thread) {
 void recur_f32_scale(float *x, float s, int64_t n) {
     flat_ctx c = {.ops = ops(), .y = x, .s = s, .n = n};
     recur_parallel_for(chunks(n), CHUNK, scale_body, &c);
+}
+
+static void exp_body(void *p, int64_t c0, int64_t c1, int thread) {
+    (void)thread;
+    const flat_ctx *c = p;
+    for (int64_t i = c0; i < c1; i++) c->ops->exp(c->a + i * CHUNK, c->y + i * CHUNK, chunk_len(i, c->n));
+}
+
+void recur_f32_exp(const float *x, float *y, int64_t n) {
+    flat_ctx c = {.ops = ops(), .a = x, .y = y, .n = n};
+    recur_parallel_for(chunks(n), 16 * CHUNK, exp_body, &c);
 }
 
 // ---- row-wise
