@@ -10,8 +10,6 @@
 #include "f32_ops.h"
 #include "recur_half.h"
 
-#include <cblas.h>
-#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -77,22 +75,27 @@ static void swiglu_scalar(const float *gate_up, float *out, int64_t rows, int64_
 }
 
 // Max-subtracted softmax of one row, normalized by multiplying with 1/sum like PyTorch's CPU
-// kernel. NaN inputs make the whole row NaN (the max skips them, the sum does not).
+// kernel. NaN inputs make the whole row NaN (the max skips them, the sum does not). The sum is
+// accumulated in double so the reference does not drift with the row length.
 static void softmax_row_scalar(float *v, int64_t n) {
     float m = -INFINITY;
     for (int64_t i = 0; i < n; i++)
         if (v[i] > m) m = v[i];
-    float sum = 0;
+    double sum = 0;
     for (int64_t i = 0; i < n; i++) {
         v[i] = expf(v[i] - m);
         sum += v[i];
     }
-    const float inv = 1.0f / sum;
+    const float inv = 1.0f / (float)sum;
     for (int64_t i = 0; i < n; i++) v[i] *= inv;
 }
 
 static void softmax_scalar(float *x, int64_t rows, int64_t n) {
     for (int64_t r = 0; r < rows; r++) softmax_row_scalar(x + r * n, n);
+}
+
+static void exp_scalar(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
 }
 
 // (v * cos) + (rotate_half(v) * sin), rotate_half(v) = cat(-v2, v1): products rounded separately.
@@ -193,6 +196,7 @@ const recur_f32_ops recur_f32_ops_scalar = {
     .add_rms_norm = add_rms_norm_scalar,
     .swiglu = swiglu_scalar,
     .softmax = softmax_scalar,
+    .exp = exp_scalar,
     .rope = rope_scalar,
     .attention = attention_scalar,
     .argmax = argmax_scalar,
@@ -222,47 +226,6 @@ static const recur_f32_ops *ops(void) {
 
 static int64_t chunks(int64_t n) { return (n + CHUNK - 1) / CHUNK; }
 static int64_t chunk_len(int64_t c, int64_t n) { return c * CHUNK + CHUNK <= n ? CHUNK : n - c * CHUNK; }
-
-// ---- linear
-
-// Fallback for sizes a 32-bit BLAS index cannot describe; never hit by real models.
-static void linear_naive(const float *x, const float *w, float *y, int64_t m, int64_t n,
-                         int64_t k) {
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) {
-            float s = 0;
-            for (int64_t t = 0; t < k; t++) s += x[i * k + t] * w[j * k + t];
-            y[i * n + j] += s;
-        }
-}
-
-// y = x w^T + beta * y, with y already holding the bias rows when beta is 1 (as torch.addmm).
-static void gemm_nt(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k,
-                    float beta) {
-    if (m <= 0 || n <= 0) return;
-    if (beta == 0.0f) memset(y, 0, (size_t)m * (size_t)n * sizeof(float));
-    if (k <= 0) return;
-    if (n > INT_MAX || k > INT_MAX) {
-        linear_naive(x, w, y, m, n, k);
-        return;
-    }
-    for (int64_t r0 = 0; r0 < m; r0 += INT_MAX) {
-        const int64_t rows = m - r0 < INT_MAX ? m - r0 : INT_MAX;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n, (int)k, 1.0f,
-                    x + r0 * k, (int)k, w, (int)k, 1.0f, y + r0 * n, (int)n);
-    }
-}
-
-void recur_f32_linear(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) {
-    gemm_nt(x, w, y, m, n, k, 0.0f);
-}
-
-void recur_f32_linear_bias(const float *x, const float *w, const float *bias, float *y,
-                           int64_t m, int64_t n, int64_t k) {
-    if (m <= 0 || n <= 0) return;
-    for (int64_t i = 0; i < m; i++) memcpy(y + i * n, bias, (size_t)n * sizeof(float));
-    gemm_nt(x, w, y, m, n, k, 1.0f);
-}
 
 // ---- element-wise
 
@@ -307,6 +270,17 @@ static void scale_body(void *p, int64_t c0, int64_t c1, int thread) {
 void recur_f32_scale(float *x, float s, int64_t n) {
     flat_ctx c = {.ops = ops(), .y = x, .s = s, .n = n};
     recur_parallel_for(chunks(n), CHUNK, scale_body, &c);
+}
+
+static void exp_body(void *p, int64_t c0, int64_t c1, int thread) {
+    (void)thread;
+    const flat_ctx *c = p;
+    for (int64_t i = c0; i < c1; i++) c->ops->exp(c->a + i * CHUNK, c->y + i * CHUNK, chunk_len(i, c->n));
+}
+
+void recur_f32_exp(const float *x, float *y, int64_t n) {
+    flat_ctx c = {.ops = ops(), .a = x, .y = y, .n = n};
+    recur_parallel_for(chunks(n), 16 * CHUNK, exp_body, &c);
 }
 
 // ---- row-wise

@@ -29,6 +29,7 @@ typedef struct {
     void (*add_rms_norm)(float *x, const float *residual, int64_t rows, int64_t dim, float eps);
     void (*swiglu)(const float *gate_up, float *out, int64_t rows, int64_t inter);
     void (*softmax)(float *x, int64_t rows, int64_t n);
+    void (*exp)(const float *x, float *y, int64_t n);
     // Rotates rows [row0, row1) of x; row r sits at x + r * row_stride, at position r % seq.
     void (*rope)(float *x, int64_t row0, int64_t row1, int64_t seq, int64_t heads,
                  int64_t head_dim, int64_t row_stride, const float *cos, const float *sin);

@@ -16,6 +16,7 @@
 
 // Declared here rather than taken from <cblas.h> so this file does not depend on which BLAS header
 // is installed; weak on ELF so a build against another BLAS still links (the call is then skipped).
+// OpenBLAS always runs single-threaded inside our own OpenMP split (recur_blas_single_threaded).
 #if defined(__ELF__)
 void openblas_set_num_threads(int num_threads) __attribute__((weak));
 #else
@@ -186,8 +187,15 @@ void recur_set_num_threads(int n) {
     // the count holds whichever thread calls a kernel.
     omp_set_num_threads(n);
 #endif
-    if (openblas_set_num_threads) openblas_set_num_threads(n);
 }
+
+static pthread_once_t g_blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_single(void) {
+    if (openblas_set_num_threads) openblas_set_num_threads(1);
+}
+
+void recur_blas_single_threaded(void) { pthread_once(&g_blas_once, blas_single); }
 
 int recur_get_num_threads(void) {
     int n = atomic_load_explicit(&g_threads, memory_order_relaxed);

@@ -30,4 +30,8 @@ typedef void (*recur_range_fn)(void *ctx, int64_t begin, int64_t end, int thread
 // calling thread with thread index 0 (also inside an enclosing OpenMP parallel region).
 void recur_parallel_for(int64_t count, int64_t cost_per_item, recur_range_fn fn, void *ctx);
 
+// Puts OpenBLAS in single-threaded mode (once per process): BLAS calls are made from inside our
+// own OpenMP split, on fixed tiles, so results never depend on the thread count.
+void recur_blas_single_threaded(void);
+
 #endif // RECUR_INTERNAL_H

@@ -126,6 +126,15 @@ static T void swiglu_avx2(const float *gate_up, float *out, int64_t rows, int64_
     }
 }
 
+static T void exp_avx2(const float *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, recur_exp8(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        const __m256i m = recur_mask8(n - i);
+        _mm256_maskstore_ps(y + i, m, recur_exp8(_mm256_maskload_ps(x + i, m)));
+    }
+}
+
 static T void softmax_avx2(float *x, int64_t rows, int64_t n) {
     for (int64_t r = 0; r < rows; r++) {
         float *v = x + r * n;
@@ -262,6 +271,7 @@ const recur_f32_ops recur_f32_ops_avx2 = {
     .add_rms_norm = add_rms_norm_avx2,
     .swiglu = swiglu_avx2,
     .softmax = softmax_avx2,
+    .exp = exp_avx2,
     .rope = rope_avx2,
     .attention = recur_f32_attention_avx2,
     .argmax = argmax_avx2,
