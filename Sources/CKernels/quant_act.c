@@ -1,0 +1,74 @@
+// Activation quantization: float rows -> 8-bit blocks of 32 with a float32 scale and the block sum.
+//
+// One implementation serves every ISA tier, so the activation bytes never differ between tiers.
+// The arithmetic is element-wise (|x|, max, x * id, rint), so the compiler's auto-vectorization
+// cannot change a result.
+#include <math.h>
+
+#include "quant_internal.h"
+
+static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
+
+size_t recur_q_act_size(int64_t m, int64_t k) {
+    if (m <= 0 || k <= 0) return 64;
+    const size_t nb = (size_t)((k + RECUR_QK - 1) / RECUR_QK);
+    const size_t rows = (size_t)m;
+    return 64 + align64(rows * nb * RECUR_QK) + 3 * align64(rows * nb * 4);
+}
+
+recur_qact recur_q_act_view(void *scratch, int64_t m, int64_t k) {
+    recur_qact a;
+    const size_t nb = (size_t)((k + RECUR_QK - 1) / RECUR_QK);
+    const size_t rows = m > 0 ? (size_t)m : 0;
+    uint8_t *p = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    a.q = (int8_t *)p;
+    p += align64(rows * nb * RECUR_QK);
+    a.d = (float *)p;
+    p += align64(rows * nb * 4);
+    a.sum = (int32_t *)p;
+    p += align64(rows * nb * 4);
+    a.s = (float *)p;
+    a.m = m;
+    a.k = k;
+    a.nb = (int64_t)nb;
+    return a;
+}
+
+// One block: the definition every kernel relies on (|q| <= 127 is what keeps AVX2's maddubs exact).
+static void quantize_block(const float *x, int8_t *q, float *d_out, int32_t *sum_out, float *s_out) {
+    float amax = 0.0f;
+    for (int j = 0; j < RECUR_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (int j = 0; j < RECUR_QK; j++) {
+        float v = rintf(x[j] * id); // round half to even, like cvtps2dq
+        v = fminf(fmaxf(v, -127.0f), 127.0f); // also maps NaN (from inf or nan input) to -127
+        q[j] = (int8_t)v;
+        sum += (int32_t)q[j];
+    }
+    *d_out = d;
+    *sum_out = sum;
+    *s_out = d * (float)sum;
+}
+
+static void quantize_row(const float *x, const recur_qact *a, int64_t i) {
+    for (int64_t b = 0; b < a->nb; b++) {
+        const int64_t o = i * a->nb + b;
+        quantize_block(x + i * a->k + b * RECUR_QK, a->q + i * a->k + b * RECUR_QK, a->d + o, a->sum + o,
+                       a->s + o);
+    }
+}
+
+void recur_q_quantize_act(const float *x, recur_qact *a) {
+    if (a->k % RECUR_QK != 0) return;
+#ifdef RECUR_HAVE_OPENMP
+#pragma omp parallel for schedule(static) if (a->m * a->k >= (1 << 16))
+#endif
+    for (int64_t i = 0; i < a->m; i++) quantize_row(x, a, i);
+}
+
+// The same work for rows [i0, i1), for callers already inside a parallel region.
+void rq_quantize_act_rows(const float *x, const recur_qact *a, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) quantize_row(x, a, i);
+}
