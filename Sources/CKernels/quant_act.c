@@ -3,6 +3,7 @@
 // One implementation serves every ISA tier, so the activation bytes never differ between tiers.
 // The arithmetic is element-wise (|x|, max, x * id, rint), so the compiler's auto-vectorization
 // cannot change a result.
+#include <float.h>
 #include <math.h>
 
 #include "quant_internal.h"
@@ -38,13 +39,14 @@ recur_qact recur_q_act_view(void *scratch, int64_t m, int64_t k) {
 static void quantize_block(const float *x, int8_t *q, float *d_out, int32_t *sum_out, float *s_out) {
     float amax = 0.0f;
     for (int j = 0; j < RECUR_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    float d = amax / 127.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    if (id > FLT_MAX) d = id = 0.0f; // amax below ~2^-121: 1/d overflows; such a block counts as zero
     int32_t sum = 0;
     for (int j = 0; j < RECUR_QK; j++) {
-        float v = rintf(x[j] * id); // round half to even, like cvtps2dq
-        v = fminf(fmaxf(v, -127.0f), 127.0f); // also maps NaN (from inf or nan input) to -127
-        q[j] = (int8_t)v;
+        // Clamp first so rounding never sees a value out of int range; NaN (inf or nan input) -> -127.
+        const float v = fminf(fmaxf(x[j] * id, -127.0f), 127.0f);
+        q[j] = (int8_t)rintf(v); // round half to even, like cvtps2dq
         sum += (int32_t)q[j];
     }
     *d_out = d;
@@ -60,15 +62,28 @@ static void quantize_row(const float *x, const recur_qact *a, int64_t i) {
     }
 }
 
-void recur_q_quantize_act(const float *x, recur_qact *a) {
-    if (a->k % RECUR_QK != 0) return;
+void rq_quantize_act_rows(const float *x, const recur_qact *a, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) quantize_row(x, a, i);
+}
+
+int recur_q_quantize_act_isa(recur_isa isa, const float *x, recur_qact *a) {
+    if (a->k <= 0 || a->k % RECUR_QK != 0 || !recur_q_isa_supported(isa)) return -1;
+    const rq_act_fn rows = rq_act_for(isa);
 #ifdef RECUR_HAVE_OPENMP
 #pragma omp parallel for schedule(static) if (a->m * a->k >= (1 << 16))
 #endif
-    for (int64_t i = 0; i < a->m; i++) quantize_row(x, a, i);
+    for (int64_t i = 0; i < a->m; i++) rows(x, a, i, i + 1);
+    return 0;
 }
 
-// The same work for rows [i0, i1), for callers already inside a parallel region.
-void rq_quantize_act_rows(const float *x, const recur_qact *a, int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; i++) quantize_row(x, a, i);
+void recur_q_quantize_act(const float *x, recur_qact *a) {
+    (void)recur_q_quantize_act_isa(recur_q_isa_supported(RECUR_ISA_AVX2) ? RECUR_ISA_AVX2 : RECUR_ISA_SCALAR, x, a);
+}
+
+rq_act_fn rq_act_for(recur_isa isa) {
+#ifdef RQ_HAVE_X86
+    if (isa != RECUR_ISA_SCALAR) return rq_quantize_act_rows_avx2; // every SIMD tier has AVX2
+#endif
+    (void)isa;
+    return rq_quantize_act_rows;
 }

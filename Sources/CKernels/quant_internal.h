@@ -43,10 +43,14 @@ extern const rq_kernels rq_kernels_scalar;
 extern const rq_kernels rq_kernels_avx2;
 extern const rq_kernels rq_kernels_avxvnni;
 extern const rq_kernels rq_kernels_avx512;
+void rq_quantize_act_rows_avx2(const float *x, const recur_qact *a, int64_t i0, int64_t i1);
 #endif
 
-// recur_q_quantize_act for rows [i0, i1), for callers already inside a parallel region.
+// Activation quantization of rows [i0, i1) (callers may already be inside a parallel region).
+typedef void (*rq_act_fn)(const float *x, const recur_qact *a, int64_t i0, int64_t i1);
 void rq_quantize_act_rows(const float *x, const recur_qact *a, int64_t i0, int64_t i1);
+// The quantizer a tier uses; every variant writes identical bytes.
+rq_act_fn rq_act_for(recur_isa isa);
 
 // IEEE half -> float (exact); used when repacking so kernels only see float32 scales.
 float rq_half_to_float(uint16_t h);

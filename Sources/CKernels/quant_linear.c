@@ -118,9 +118,10 @@ static void run_thread(const rq_job *job, int t, int nt) {
     if (p0 < p1 && r0 < r1) run_tiles(job, r0, r1, p0, p1);
 }
 
-static void linear_with(const rq_kernels *ks, recur_qtype t, const void *packed, const float *x, float *y,
+static void linear_with(recur_isa isa, const rq_kernels *ks, recur_qtype t, const void *packed, const float *x, float *y,
                         int64_t m, int64_t n, int64_t k, void *act_scratch) {
     recur_qact a = recur_q_act_view(act_scratch, m, k);
+    const rq_act_fn quantize = rq_act_for(isa);
     rq_job job = {kernel_of(ks, t), ks->mr, (const uint8_t *)packed, (size_t)(k / RECUR_QK) * rq_pblock_bytes(t),
                   &a, y, m, n};
     if (m <= 0 || n <= 0) return;
@@ -130,7 +131,7 @@ static void linear_with(const rq_kernels *ks, recur_qtype t, const void *packed,
 #pragma omp parallel
         {
             const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-            rq_quantize_act_rows(x, &a, m * tid / nt, m * (tid + 1) / nt);
+            quantize(x, &a, m * tid / nt, m * (tid + 1) / nt);
 #pragma omp barrier
             run_thread(&job, tid, nt);
         }
@@ -139,7 +140,7 @@ static void linear_with(const rq_kernels *ks, recur_qtype t, const void *packed,
 #else
     (void)work;
 #endif
-    rq_quantize_act_rows(x, &a, 0, m);
+    quantize(x, &a, 0, m);
     run_thread(&job, 0, 1);
 }
 
@@ -148,12 +149,13 @@ int recur_q_linear_isa(recur_isa isa, recur_qtype t, const void *packed, const f
     if (rq_pblock_bytes(t) == 0 || k <= 0 || k % RECUR_QK != 0 || !recur_q_isa_supported(isa)) return -1;
     const rq_kernels *ks = kernels_for(isa);
     if (ks == NULL) return -1;
-    linear_with(ks, t, packed, x, y, m, n, k, act_scratch);
+    linear_with(isa, ks, t, packed, x, y, m, n, k, act_scratch);
     return 0;
 }
 
 void recur_q_linear(recur_qtype t, const void *packed, const float *x, float *y, int64_t m, int64_t n, int64_t k,
                     void *act_scratch) {
     if (rq_pblock_bytes(t) == 0 || k <= 0 || k % RECUR_QK != 0) return;
-    linear_with(kernels_for(effective_isa()), t, packed, x, y, m, n, k, act_scratch);
+    const recur_isa isa = effective_isa();
+    linear_with(isa, kernels_for(isa), t, packed, x, y, m, n, k, act_scratch);
 }

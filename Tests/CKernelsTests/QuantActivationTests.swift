@@ -3,20 +3,27 @@ import XCTest
 
 /// The activation quantization every tier shares, checked against its plain definition.
 final class QuantActivationTests: XCTestCase {
-    /// Per block of 32: d = amax / 127, q = rint(x / d) half to even (as x * (1 / d)), |q| <= 127.
+    /// Per block of 32: d = amax / 127, q = rint(clamp(x * (1 / d), -127, 127)) half to even.
     static func definition(_ block: ArraySlice<Float>) -> (q: [Int8], d: Float, sum: Int32, s: Float) {
         let amax = block.reduce(Float(0)) { max($0, abs($1)) }
-        let d = amax / 127
-        let id: Float = d != 0 ? 1 / d : 0
-        let q = block.map { Int8(min(max(($0 * id).rounded(.toNearestOrEven), -127), 127)) }
+        var d = amax / 127
+        var id: Float = d != 0 ? 1 / d : 0
+        if id > .greatestFiniteMagnitude { (d, id) = (0, 0) } // too small to scale: the block is zero
+        let q = block.map { Int8(min(max($0 * id, -127), 127).rounded(.toNearestOrEven)) }
         let sum = q.reduce(Int32(0)) { $0 + Int32($1) }
         return (q, d, sum, d * Float(sum))
     }
 
-    private func quantize(_ x: [Float], m: Int, k: Int) -> (q: [Int8], d: [Float], sum: [Int32], s: [Float]) {
+    /// Tiers with their own activation quantizer (the SIMD tiers share the AVX2 one).
+    private static let tiers: [(isa: recur_isa, name: String)] = [(RECUR_ISA_SCALAR, "scalar"), (RECUR_ISA_AVX2, "avx2")]
+
+    private func quantize(_ x: [Float], m: Int, k: Int, isa: recur_isa = RECUR_ISA_SCALAR)
+        -> (q: [Int8], d: [Float], sum: [Int32], s: [Float])
+    {
         let scratch = AlignedBuffer(bytes: recur_q_act_size(Int64(m), Int64(k)))
         var view = recur_q_act_view(scratch.pointer, Int64(m), Int64(k))
-        x.withUnsafeBufferPointer { recur_q_quantize_act($0.baseAddress, &view) }
+        let status = x.withUnsafeBufferPointer { recur_q_quantize_act_isa(isa, $0.baseAddress, &view) }
+        XCTAssertEqual(status, 0)
         let nb = k / 32
         return (Array(UnsafeBufferPointer(start: view.q, count: m * k)),
                 Array(UnsafeBufferPointer(start: view.d, count: m * nb)),
@@ -25,13 +32,21 @@ final class QuantActivationTests: XCTestCase {
     }
 
     private func assertMatchesDefinition(_ x: [Float], m: Int, k: Int, file: StaticString = #filePath, line: UInt = #line) {
-        let got = quantize(x, m: m, k: k)
+        for (isa, name) in Self.tiers {
+            guard recur_q_isa_supported(isa) != 0 else { continue } // the SIMD tier tests report the skip
+            assertMatchesDefinition(x, m: m, k: k, isa: isa, name: name, file: file, line: line)
+        }
+    }
+
+    private func assertMatchesDefinition(_ x: [Float], m: Int, k: Int, isa: recur_isa, name: String,
+                                         file: StaticString, line: UInt) {
+        let got = quantize(x, m: m, k: k, isa: isa)
         for block in 0..<(m * k / 32) {
             let want = Self.definition(x[(block * 32)..<(block * 32 + 32)])
-            XCTAssertEqual(Array(got.q[(block * 32)..<(block * 32 + 32)]), want.q, "q of block \(block)", file: file, line: line)
-            XCTAssertEqual(got.d[block].bitPattern, want.d.bitPattern, "d of block \(block)", file: file, line: line)
-            XCTAssertEqual(got.sum[block], want.sum, "sum of block \(block)", file: file, line: line)
-            XCTAssertEqual(got.s[block].bitPattern, want.s.bitPattern, "s of block \(block)", file: file, line: line)
+            XCTAssertEqual(Array(got.q[(block * 32)..<(block * 32 + 32)]), want.q, "\(name): q of block \(block)", file: file, line: line)
+            XCTAssertEqual(got.d[block].bitPattern, want.d.bitPattern, "\(name): d of block \(block)", file: file, line: line)
+            XCTAssertEqual(got.sum[block], want.sum, "\(name): sum of block \(block)", file: file, line: line)
+            XCTAssertEqual(got.s[block].bitPattern, want.s.bitPattern, "\(name): s of block \(block)", file: file, line: line)
         }
     }
 
@@ -72,5 +87,40 @@ final class QuantActivationTests: XCTestCase {
         x[77] = -Float.leastNonzeroMagnitude
         assertMatchesDefinition(x, m: 2, k: 128)
         XCTAssertTrue(quantize(x, m: 2, k: 128).q.allSatisfy { $0 >= -127 })
+    }
+
+    /// A block whose amax is subnormal: 1 / d overflows, so the block is stored as zero (d = 0)
+    /// instead of turning its zeros into 0 * inf = NaN.
+    func testTinyBlockBecomesZero() {
+        var x = [Float](repeating: 0, count: 64)
+        x[0] = 1e-40
+        x[1] = -1e-40
+        x[2] = 5e-41
+        x[40] = 1e-35 // 1 / (1e-35 / 127) still fits a float: quantized normally
+        x[41] = -3e-36
+        assertMatchesDefinition(x, m: 1, k: 64)
+        let got = quantize(x, m: 1, k: 64)
+        XCTAssertEqual(got.d[0], 0)
+        XCTAssertTrue(got.q[0..<32].allSatisfy { $0 == 0 })
+        XCTAssertEqual(got.q[40], 127)
+    }
+
+    /// NaN and infinity are not meaningful activations, but every tier must treat them alike.
+    func testNonFiniteInputsGiveSameBytesInEveryTier() throws {
+        guard recur_q_isa_supported(RECUR_ISA_AVX2) != 0 else { throw XCTSkip("this CPU has no AVX2 quantizer to compare") }
+        var rng = QuantRandom(seed: 8)
+        var x = (0..<128).map { _ in rng.unit() }
+        x[5] = .nan
+        x[40] = .infinity
+        x[41] = -.infinity
+        x[100] = .nan
+        x[101] = .infinity
+        let scalar = quantize(x, m: 1, k: 128, isa: RECUR_ISA_SCALAR)
+        let avx2 = quantize(x, m: 1, k: 128, isa: RECUR_ISA_AVX2)
+        XCTAssertEqual(scalar.q, avx2.q)
+        XCTAssertEqual(bitPatterns(scalar.d), bitPatterns(avx2.d))
+        XCTAssertEqual(scalar.sum, avx2.sum)
+        XCTAssertEqual(bitPatterns(scalar.s), bitPatterns(avx2.s))
+        XCTAssertEqual(scalar.q[5], -127, "NaN quantizes to -127")
     }
 }

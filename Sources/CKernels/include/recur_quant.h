@@ -11,8 +11,9 @@
 // k values of 8 or 16 rows (see quant_internal.h for the byte layout). The packed layout is the same for
 // every ISA tier, so a model repacked once can run on any tier.
 //
-// Activations are quantized per call, per 32 elements: d = amax / 127 (float32), q = rint(x / d)
-// (round half to even, |q| <= 127), plus the integer block sum of q. Every tier computes the exact
+// Activations are quantized per call, per 32 elements: d = amax / 127 (float32), q = rint(x * (1/d))
+// (round half to even, clamped to |q| <= 127), plus the integer block sum of q. A block whose 1/d
+// overflows float (amax below about 2^-121) is stored as zeros with d = 0. Every tier computes the exact
 // integer dot product of each (activation block, weight block) pair and accumulates, for each output,
 //   acc = fmaf((float)isum, dx * dw, acc)               block by block in k order
 //   acc = fmaf(mw, dx * (float)sum(qx), acc)           Q4_1 only, after the line above
@@ -64,7 +65,10 @@ typedef struct {
 // Lay the activation view out in scratch (no work besides pointer arithmetic).
 recur_qact recur_q_act_view(void *scratch, int64_t m, int64_t k);
 // Quantize x[m, k] into the view (the definition in the comment at the top; threaded over rows).
+// Per element: q = rint(clamp(x * (1 / d), -127, 127)); NaN becomes -127. Every tier writes the same bytes.
 void recur_q_quantize_act(const float *x, recur_qact *a);
+// Same with the quantizer a given tier uses (scalar: plain C; SIMD tiers: AVX2). -1 if unsupported.
+int recur_q_quantize_act_isa(recur_isa isa, const float *x, recur_qact *a);
 
 // y[m, n] = x[m, k] * W[n, k]^T, W packed by recur_q_repack, act_scratch >= recur_q_act_size(m, k)
 // bytes. Uses the tier recur_isa_active() names (capped to what the CPU has) and OpenMP with the
