@@ -63,12 +63,13 @@ final class QuantLinearTests: XCTestCase {
                         for j in 0..<k {
                             let w = c.weights.value(row: r, j)
                             exact += xq[j] * w
-                            magnitude += abs(xq[j] * w)
+                            magnitude += abs(xq[j]) * c.weights.magnitude(row: r, j)
                             fromFloat += Double(c.x[i * k + j]) * w
                             quantBound += abs(w) * xStep[j / 32] / 2
                         }
                         let got = Double(y[i * n + r])
-                        // Float rounding: one product dx*dw and one fma per block, each 2^-24 relative.
+                        // Float rounding: a product and one or two fmas per block, each 2^-24 relative
+                        // to the parts summed (for Q4_1 the d*q and m parts before they cancel).
                         let tol = magnitude * Double(k / 32 + 2) * 0x1p-23 + 1e-30
                         XCTAssertLessThanOrEqual(abs(got - exact), tol, "\(format) m \(m) n \(n) k \(k) at [\(i), \(r)]")
                         // Against the unquantized activations: |x - xq| <= d/2 per element.

@@ -119,6 +119,14 @@ struct QuantWeights {
         }
     }
 
+    /// |d q| + |m|: the size of the parts a Q4_1 value is the sum of (rounding scales with them).
+    func magnitude(row: Int, _ j: Int) -> Double {
+        guard format == .q4_1 else { return abs(value(row: row, j)) }
+        let o = row * rowBytes + (j / 32) * format.blockBytes
+        let m = half(o + 2)
+        return abs(value(row: row, j) - m) + abs(m)
+    }
+
     /// Sets every quant of the given rows' first block to its most negative value (-128 for Q8_0).
     mutating func setExtremeQuants(rows: [Int]) {
         for row in rows where row < n {

@@ -2,6 +2,7 @@
 // and edge shapes. The Swift tests cover the same ground; this one runs anywhere a C compiler does
 // (e.g. on a machine with AVX-512 or AVX-VNNI but no Swift toolchain).
 // Usage: qcheck [random-cases]
+#include <math.h>
 #include <stdio.h>
 #ifdef RECUR_HAVE_OPENMP
 #include <omp.h>
@@ -13,6 +14,42 @@ static const recur_isa tiers[] = {RECUR_ISA_AVX2, RECUR_ISA_AVXVNNI, RECUR_ISA_A
 static const recur_qtype types[] = {RECUR_Q8_0, RECUR_Q4_0, RECUR_Q4_1};
 
 static int failures = 0, checks = 0;
+
+float rq_half_to_float(uint16_t h); // CKernels internal (quant_pack.c)
+
+// The scalar result against double-precision math on the dequantized operands (the quantized
+// activations are read back from the scratch the scalar call filled).
+static void check_scalar_against_double(recur_qtype t, const void *w, const float *ref, void *scratch, int64_t m,
+                                        int64_t n, int64_t k) {
+    recur_qact a = recur_q_act_view(scratch, m, k);
+    float *wrow = (float *)malloc(sizeof(float) * (size_t)k);
+    for (int64_t r = 0; r < n; r++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)r * recur_q_row_bytes(t, k);
+        recur_q_dequantize_row(t, row, wrow, k);
+        for (int64_t i = 0; i < m; i++) {
+            double exact = 0, magnitude = 0;
+            for (int64_t j = 0; j < k; j++) {
+                const double xv = (double)a.q[i * k + j] * (double)a.d[i * a.nb + j / 32];
+                exact += xv * (double)wrow[j];
+                // Rounding scales with the parts before they cancel: |d q| + |m| for Q4_1.
+                const double mw = t == RECUR_Q4_1 ? (double)rq_half_to_float((uint16_t)(row[(j / 32) * 20 + 2] |
+                                                                                        row[(j / 32) * 20 + 3] << 8))
+                                                  : 0.0;
+                magnitude += fabs(xv) * (fabs((double)wrow[j] - mw) + fabs(mw));
+            }
+            const double tol = magnitude * (double)(k / 32 + 2) * 0x1p-23 + 1e-30;
+            checks++;
+            if (fabs((double)ref[i * n + r] - exact) > tol) {
+                failures++;
+                printf("SCALAR OFF type %d m %lld n %lld k %lld at [%lld, %lld]: %.9g vs %.9g\n", (int)t, (long long)m,
+                       (long long)n, (long long)k, (long long)i, (long long)r, ref[i * n + r], exact);
+                free(wrow);
+                return;
+            }
+        }
+    }
+    free(wrow);
+}
 
 static void check(recur_qtype t, int64_t m, int64_t n, int64_t k, int special) {
     void *w = qc_weights(t, n, k);
@@ -34,6 +71,7 @@ static void check(recur_qtype t, int64_t m, int64_t n, int64_t k, int special) {
     float *ref = (float *)malloc(sizeof(float) * (size_t)(m * n));
     float *got = (float *)malloc(sizeof(float) * (size_t)(m * n));
     recur_q_linear_isa(RECUR_ISA_SCALAR, t, packed, x, ref, m, n, k, scratch);
+    if (m * n * k <= (1 << 22)) check_scalar_against_double(t, w, ref, scratch, m, n, k);
     for (size_t ti = 0; ti < sizeof tiers / sizeof tiers[0]; ti++) {
         if (!recur_q_isa_supported(tiers[ti])) continue;
         for (int threads = 1; threads <= 3; threads++) {

@@ -12,7 +12,10 @@
 
 #if defined(__x86_64__) || defined(_M_X64)
 
-#define RQ_512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
+#ifndef RQ_512_TARGET // overridden only by the emulation check in benchmarks/kernels
+#define RQ_512_TARGET __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
+#endif
+#define RQ_512 RQ_512_TARGET
 #define RQ_INLINE static inline __attribute__((always_inline))
 #define RQ_MR512 8
 

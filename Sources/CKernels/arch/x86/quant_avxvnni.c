@@ -14,7 +14,10 @@
 
 #if defined(__x86_64__) || defined(_M_X64)
 
-#define RQ_VNNI __attribute__((target("avx2,fma,avxvnni")))
+#ifndef RQ_VNNI_TARGET // overridden only by the emulation check in benchmarks/kernels
+#define RQ_VNNI_TARGET __attribute__((target("avx2,fma,avxvnni")))
+#endif
+#define RQ_VNNI RQ_VNNI_TARGET
 #define RQ_INLINE static inline __attribute__((always_inline))
 
 RQ_INLINE RQ_VNNI __m256i bcast4(const int8_t *p) {
