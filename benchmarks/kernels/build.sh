@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the quantized-kernel benchmark and checker against the CKernels sources.
-# Usage: benchmarks/kernels/build.sh [out-dir]   (default: .build-bench in the repository root)
+# Usage: benchmarks/kernels/build.sh [out-dir] [emulated]   (default out-dir: .build-bench in the
+#        repository root; "emulated" builds only qcheck_emulated)
 # Then:  <out-dir>/qgemm_bench [reps] [isa]   and   <out-dir>/qcheck [random-cases]
 #        <out-dir>/qcheck_emulated [random-cases]   (AVX-VNNI/AVX-512 logic on an AVX2 CPU)
 # CC picks the compiler (default clang, else gcc). qgemm_bench needs OpenBLAS (cblas.h); qcheck
@@ -9,6 +10,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=${1:-"$root/.build-bench"}
+only=${2:-all}
 mkdir -p "$out"
 if [ -z "${CC:-}" ]; then
     if command -v clang >/dev/null 2>&1; then CC=clang; else CC=gcc; fi
@@ -32,19 +34,21 @@ else
 fi
 
 flags="-O3 -fno-math-errno -fno-strict-aliasing -I$src/include $omp_cflags"
-objs=""
-for f in "$src"/*.c "$src"/arch/x86/*.c; do
-    o="$out/$(basename "$f" .c).o"
-    # shellcheck disable=SC2086
-    "$CC" $flags -c -o "$o" "$f"
-    objs="$objs $o"
-done
 # Link without -fopenmp: with clang it would add -lomp; the runtime comes from $omp_libs.
 # shellcheck disable=SC2086
 "$CC" $flags -c -o "$out/qcheck.o" "$here/qcheck.c"
-# shellcheck disable=SC2086
-"$CC" -o "$out/qcheck" "$out/qcheck.o" $objs -lm $omp_libs
-echo "built $out/qcheck"
+if [ "$only" != emulated ]; then
+    objs=""
+    for f in "$src"/*.c "$src"/arch/x86/*.c; do
+        o="$out/$(basename "$f" .c).o"
+        # shellcheck disable=SC2086
+        "$CC" $flags -c -o "$o" "$f"
+        objs="$objs $o"
+    done
+    # shellcheck disable=SC2086
+    "$CC" -o "$out/qcheck" "$out/qcheck.o" $objs -lm $omp_libs
+    echo "built $out/qcheck"
+fi
 # qcheck_emulated: the AVX-VNNI and AVX-512 kernels compiled against plain-C stand-ins for their
 # intrinsics (vnni_emulation.h), checked against scalar on any AVX2 CPU. Links only the quant files.
 emu_objs=""
@@ -62,6 +66,7 @@ done
 # shellcheck disable=SC2086
 "$CC" -o "$out/qcheck_emulated" "$out/qcheck.o" $emu_objs -lm $omp_libs
 echo "built $out/qcheck_emulated"
+[ "$only" = emulated ] && exit 0
 if echo '#include <cblas.h>' | "$CC" -E -x c - >/dev/null 2>&1; then
     # shellcheck disable=SC2086
     "$CC" $flags -c -o "$out/qgemm_bench.o" "$here/qgemm_bench.c"
