@@ -74,7 +74,9 @@ static void check(recur_qtype t, int64_t m, int64_t n, int64_t k, int special) {
     if (m * n * k <= (1 << 22)) check_scalar_against_double(t, w, ref, scratch, m, n, k);
     for (size_t ti = 0; ti < sizeof tiers / sizeof tiers[0]; ti++) {
         if (!recur_q_isa_supported(tiers[ti])) continue;
-        for (int threads = 1; threads <= 3; threads++) {
+        static const int thread_counts[] = {1, 2, 3, 8, 16};
+        for (size_t tc = 0; tc < sizeof thread_counts / sizeof thread_counts[0]; tc++) {
+            const int threads = thread_counts[tc];
 #ifdef RECUR_HAVE_OPENMP
             omp_set_num_threads(threads);
 #endif
