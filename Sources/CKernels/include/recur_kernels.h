@@ -50,13 +50,17 @@ const char *recur_isa_name(recur_isa isa);  // "scalar", "avx2", "avx512"
 // 1 if RECUR_ISA named a tier this CPU lacks (the best tier is used instead and callers may warn).
 int recur_isa_env_rejected(void);
 
-void recur_set_num_threads(int n);          // OpenMP and OpenBLAS thread count; n < 1 means 1
+// Threads for every kernel, linear included; n < 1 means 1. Default: omp_get_max_threads().
+// OpenBLAS itself is kept single-threaded: recur_f32_linear splits the output into fixed tiles over
+// OpenMP threads, so every result is bit-identical whatever the thread count.
+void recur_set_num_threads(int n);
 int recur_get_num_threads(void);
 
 // ---------------------------------------------------------------------------------------------
 // FP32 kernels (f32.c: dispatch + scalar, arch/x86/f32_avx2.c, arch/x86/f32_avx512.c)
 
-// y[m, n] = x[m, k] * w[n, k]^T  (a linear layer without bias; OpenBLAS cblas_sgemm).
+// y[m, n] = x[m, k] * w[n, k]^T  (a linear layer without bias; OpenBLAS cblas_sgemm on fixed
+// 256x64 output tiles spread over the threads).
 void recur_f32_linear(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
 // y[m, n] = x[m, k] * w[n, k]^T + bias[n]
 void recur_f32_linear_bias(const float *x, const float *w, const float *bias, float *y,
@@ -80,6 +84,10 @@ void recur_f32_swiglu(const float *gate_up, float *out, int64_t rows, int64_t in
 // Softmax over each row, in place (max-subtracted, exact expf in scalar; SIMD uses a
 // polynomial exp accurate to ~1 ulp and is tested against scalar with a tolerance).
 void recur_f32_softmax(float *x, int64_t rows, int64_t n);
+
+// y[i] = exp(x[i]) (scalar: expf; SIMD: the polynomial exp that softmax and SiLU use, so tests can
+// measure its error directly).
+void recur_f32_exp(const float *x, float *y, int64_t n);
 
 // RoPE, rotate-half layout (as Llama/TRM): for head vector v of size head_dim, half = head_dim/2,
 // v'[i] = v[i]*cos[p,i] - v[i+half]*sin[p,i]; v'[i+half] = v[i+half]*cos[p,i+half] + v[i]*sin[p,i+half].

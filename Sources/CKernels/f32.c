@@ -1,0 +1,630 @@
+// FP32 kernels: the public entry points (tier dispatch and thread split) and the scalar reference.
+//
+// The scalar reference is the plain C definition of each kernel; every SIMD tier is tested
+// against it. Element-wise kernels, RoPE, the embedding copy, argmax, transposes and conversions
+// use the same operations in the same order in every tier and must agree bit for bit. Kernels that
+// sum (RMS norm, softmax, attention) reorder the sum across SIMD lanes and softmax/SiLU use a
+// polynomial exp in SIMD, so those agree within a tolerance the tests state.
+#pragma STDC FP_CONTRACT OFF // a*b+c stays two roundings, as PyTorch's separate ops do
+
+#include "f32_ops.h"
+#include "recur_half.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------------------------
+// Scalar reference
+
+static void add_scalar(const float *a, const float *b, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+static void add_row_scalar(const float *a, const float *b, float *y, int64_t rows, int64_t dim) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < dim; i++) y[r * dim + i] = a[r * dim + i] + b[i];
+}
+
+static void scale_scalar(float *x, float s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] *= s;
+}
+
+static void scale_copy_scalar(const float *x, float s, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * s;
+}
+
+// 1/sqrt(mean + eps) as torch.rsqrt computes it in float32: a rounded sqrt, then a rounded divide.
+static float rms_inverse(float mean, float eps) { return 1.0f / sqrtf(mean + eps); }
+
+// The sum of squares is accumulated in double here so the reference is the exact mean to within
+// float rounding; the SIMD tiers sum in float lanes and are held to a tolerance.
+static void rms_norm_scalar(float *x, int64_t rows, int64_t dim, float eps) {
+    if (dim <= 0) return;
+    for (int64_t r = 0; r < rows; r++) {
+        float *v = x + r * dim;
+        double ss = 0;
+        for (int64_t i = 0; i < dim; i++) ss += (double)v[i] * (double)v[i];
+        const float inv = rms_inverse((float)(ss / (double)dim), eps);
+        for (int64_t i = 0; i < dim; i++) v[i] *= inv;
+    }
+}
+
+static void add_rms_norm_scalar(float *x, const float *residual, int64_t rows, int64_t dim,
+                                float eps) {
+    if (dim <= 0) return;
+    for (int64_t r = 0; r < rows; r++) {
+        float *v = x + r * dim;
+        const float *res = residual + r * dim;
+        double ss = 0;
+        for (int64_t i = 0; i < dim; i++) {
+            v[i] = v[i] + res[i];
+            ss += (double)v[i] * (double)v[i];
+        }
+        const float inv = rms_inverse((float)(ss / (double)dim), eps);
+        for (int64_t i = 0; i < dim; i++) v[i] *= inv;
+    }
+}
+
+// silu(g) * u with silu(g) = g / (1 + exp(-g)), the formula of PyTorch's CPU kernel.
+static void swiglu_scalar(const float *gate_up, float *out, int64_t rows, int64_t inter) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *g = gate_up + r * 2 * inter, *u = g + inter;
+        float *o = out + r * inter;
+        for (int64_t i = 0; i < inter; i++) o[i] = (g[i] / (1.0f + expf(-g[i]))) * u[i];
+    }
+}
+
+// Max-subtracted softmax of one row, normalized by multiplying with 1/sum like PyTorch's CPU
+// kernel. NaN inputs make the whole row NaN (the max skips them, the sum does not).
+static void softmax_row_scalar(float *v, int64_t n) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        if (v[i] > m) m = v[i];
+    float sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        v[i] = expf(v[i] - m);
+        sum += v[i];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t i = 0; i < n; i++) v[i] *= inv;
+}
+
+static void softmax_scalar(float *x, int64_t rows, int64_t n) {
+    for (int64_t r = 0; r < rows; r++) softmax_row_scalar(x + r * n, n);
+}
+
+static void exp_scalar(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
+}
+
+// (v * cos) + (rotate_half(v) * sin), rotate_half(v) = cat(-v2, v1): products rounded separately.
+static void rope_scalar(float *x, int64_t row0, int64_t row1, int64_t seq, int64_t heads,
+                        int64_t head_dim, int64_t row_stride, const float *cos, const float *sin) {
+    const int64_t half = head_dim / 2;
+    for (int64_t r = row0; r < row1; r++) {
+        const int64_t p = r % seq;
+        const float *c = cos + p * head_dim, *s = sin + p * head_dim;
+        for (int64_t h = 0; h < heads; h++) {
+            float *v = x + r * row_stride + h * head_dim;
+            for (int64_t i = 0; i < half; i++) {
+                const float a = v[i], b = v[i + half];
+                v[i] = a * c[i] - b * s[i];
+                v[i + half] = b * c[i + half] + a * s[i + half];
+            }
+        }
+    }
+}
+
+static void attention_scalar(const recur_attention_args *a, int64_t b, int64_t h, int64_t q0,
+                             int64_t q1, float *scores) {
+    const int64_t S = a->seq, H = a->heads, KV = a->kv_heads, D = a->head_dim;
+    const int64_t stride = (H + 2 * KV) * D;
+    const int64_t kvh = h / (H / KV);
+    const float *base = a->qkv + b * S * stride;
+    const float *kb = base + (H + kvh) * D, *vb = base + (H + KV + kvh) * D;
+    for (int64_t i = q0; i < q1; i++) {
+        const float *q = base + i * stride + h * D;
+        float m = -INFINITY;
+        for (int64_t j = 0; j < S; j++) {
+            const float *k = kb + j * stride;
+            float dot = 0;
+            for (int64_t d = 0; d < D; d++) dot += q[d] * k[d];
+            scores[j] = dot * a->scale;
+            if (scores[j] > m) m = scores[j];
+        }
+        float sum = 0;
+        for (int64_t j = 0; j < S; j++) {
+            scores[j] = expf(scores[j] - m);
+            sum += scores[j];
+        }
+        float *o = a->out + (b * S + i) * H * D + h * D;
+        for (int64_t d = 0; d < D; d++) o[d] = 0;
+        for (int64_t j = 0; j < S; j++) {
+            const float p = scores[j], *v = vb + j * stride;
+            for (int64_t d = 0; d < D; d++) o[d] += p * v[d];
+        }
+        const float inv = 1.0f / sum;
+        for (int64_t d = 0; d < D; d++) o[d] *= inv;
+    }
+}
+
+// First maximum; a NaN counts as larger than everything (torch.argmax returns the first NaN).
+static void argmax_scalar(const float *x, int64_t rows, int64_t n, int32_t *out) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *v = x + r * n;
+        int64_t best = n > 0 ? 0 : -1;
+        for (int64_t i = 0; i < n; i++) {
+            if (isnan(v[i])) {
+                best = i;
+                break;
+            }
+            if (v[i] > v[best]) best = i;
+        }
+        out[r] = (int32_t)best;
+    }
+}
+
+static void transpose_scalar(const float *x, float *y, int64_t rows, int64_t cols, int64_t r0,
+                             int64_t r1) {
+    enum { tile = 16 };
+    for (int64_t c0 = 0; c0 < cols; c0 += tile) {
+        const int64_t c1 = c0 + tile < cols ? c0 + tile : cols;
+        for (int64_t r = r0; r < r1; r++)
+            for (int64_t c = c0; c < c1; c++) y[c * rows + r] = x[r * cols + c];
+    }
+}
+
+static void f16_to_f32_scalar(const uint16_t *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = recur_f16_to_f32_one(x[i]);
+}
+
+static void f32_to_f16_scalar(const float *x, uint16_t *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = recur_f32_to_f16_one(x[i]);
+}
+
+static void bf16_to_f32_scalar(const uint16_t *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = recur_bf16_to_f32_one(x[i]);
+}
+
+const recur_f32_ops recur_f32_ops_scalar = {
+    .add = add_scalar,
+    .add_row = add_row_scalar,
+    .scale = scale_scalar,
+    .scale_copy = scale_copy_scalar,
+    .rms_norm = rms_norm_scalar,
+    .add_rms_norm = add_rms_norm_scalar,
+    .swiglu = swiglu_scalar,
+    .softmax = softmax_scalar,
+    .exp = exp_scalar,
+    .rope = rope_scalar,
+    .attention = attention_scalar,
+    .argmax = argmax_scalar,
+    .transpose = transpose_scalar,
+    .f16_to_f32 = f16_to_f32_scalar,
+    .f32_to_f16 = f32_to_f16_scalar,
+    .bf16_to_f32 = bf16_to_f32_scalar,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch
+
+static const recur_f32_ops *ops(void) {
+#if RECUR_X86
+    switch (recur_isa_active()) {
+    case RECUR_ISA_AVX512: return &recur_f32_ops_avx512;
+    case RECUR_ISA_AVX2: return &recur_f32_ops_avx2;
+    case RECUR_ISA_SCALAR: break;
+    }
+#endif
+    return &recur_f32_ops_scalar;
+}
+
+// Element-wise kernels split flat ranges in chunks of this many elements (a multiple of every
+// vector width, so the split never changes which elements take a SIMD tail path).
+#define CHUNK ((int64_t)4096)
+
+static int64_t chunks(int64_t n) { return (n + CHUNK - 1) / CHUNK; }
+static int64_t chunk_len(int64_t c, int64_t n) { return c * CHUNK + CHUNK <= n ? CHUNK : n - c * CHUNK; }
+
+// ---- linear
+
+// Output tiles of a fixed size, each one single-threaded cblas_sgemm call, spread over our OpenMP
+// threads. OpenBLAS's own threading rounds some elements differently depending on the thread
+// count (it repartitions the matrix); fixed tiles make the result independent of it, and keep one
+// thread pool instead of two pools spinning against each other.
+#ifndef LINEAR_ROWS
+#define LINEAR_ROWS ((int64_t)256)
+#endif
+#ifndef LINEAR_COLS
+#define LINEAR_COLS ((int64_t)64)
+#endif
+
+// Fallback for sizes a 32-bit BLAS index cannot describe; never hit by real models.
+static void linear_naive(const float *x, const float *w, float *y, int64_t m, int64_t n,
+                         int64_t k) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float s = 0;
+            for (int64_t t = 0; t < k; t++) s += x[i * k + t] * w[j * k + t];
+            y[i * n + j] += s;
+        }
+}
+
+typedef struct {
+    const float *x, *w;
+    float *y;
+    int64_t m, n, k, col_tiles;
+} linear_ctx;
+
+static void linear_body(void *p, int64_t i0, int64_t i1, int thread) {
+    (void)thread;
+    const linear_ctx *c = p;
+    for (int64_t item = i0; item < i1; item++) {
+        const int64_t r0 = (item / c->col_tiles) * LINEAR_ROWS, c0 = (item % c->col_tiles) * LINEAR_COLS;
+        const int64_t rows = c->m - r0 < LINEAR_ROWS ? c->m - r0 : LINEAR_ROWS;
+        const int64_t cols = c->n - c0 < LINEAR_COLS ? c->n - c0 : LINEAR_COLS;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)c->k, 1.0f,
+                    c->x + r0 * c->k, (int)c->k, c->w + c0 * c->k, (int)c->k, 1.0f,
+                    c->y + r0 * c->n + c0, (int)c->n);
+    }
+}
+
+// y += x w^T, y already holding zeros or the bias rows (the bias is added as torch.addmm does).
+static void gemm_nt_accumulate(const float *x, const float *w, float *y, int64_t m, int64_t n,
+                               int64_t k) {
+    if (k <= 0) return;
+    if (n > INT_MAX || k > INT_MAX) {
+        linear_naive(x, w, y, m, n, k);
+        return;
+    }
+    recur_blas_single_threaded();
+    linear_ctx c = {.x = x, .w = w, .y = y, .m = m, .n = n, .k = k,
+                    .col_tiles = (n + LINEAR_COLS - 1) / LINEAR_COLS};
+    const int64_t items = ((m + LINEAR_ROWS - 1) / LINEAR_ROWS) * c.col_tiles;
+    recur_parallel_for(items, 2 * LINEAR_ROWS * LINEAR_COLS * k, linear_body, &c);
+}
+
+void recur_f32_linear(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) {
+    if (m <= 0 || n <= 0) return;
+    memset(y, 0, (size_t)m * (size_t)n * sizeof(float));
+    gemm_nt_accumulate(x, w, y, m, n, k);
+}
+
+void recur_f32_linear_bias(const float *x, const float *w, const float *bias, float *y,
+                           int64_t m, int64_t n, int64_t k) {
+    if (m <= 0 || n <= 0) return;
+    for (int64_t i = 0; i < m; i++) memcpy(y + i * n, bias, (size_t)n * sizeof(float));
+    gemm_nt_accumulate(x, w, y, m, n, k);
+}
+
+// ---- element-wise
+
+typedef struct {
+    const recur_f32_ops *ops;
+    const float *a, *b;
+    float *y;
+    float s;
+    int64_t n, dim;
+} flat_ctx;
+
+static void add_body(void *p, int64_t c0, int64_t c1, int thread) {
+    (void)thread;
+    const flat_ctx *c = p;
+    for (int64_t i = c0; i < c1; i++)
+        c->ops->add(c->a + i * CHUNK, c->b + i * CHUNK, c->y + i * CHUNK, chunk_len(i, c->n));
+}
+
+void recur_f32_add(const float *a, const float *b, float *y, int64_t n) {
+    flat_ctx c = {.ops = ops(), .a = a, .b = b, .y = y, .n = n};
+    recur_parallel_for(chunks(n), CHUNK, add_body, &c);
+}
+
+static void add_row_body(void *p, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const flat_ctx *c = p;
+    c->ops->add_row(c->a + r0 * c->dim, c->b, c->y + r0 * c->dim, r1 - r0, c->dim);
+}
+
+void recur_f32_add_row(const float *a, const float *b, float *y, int64_t rows, int64_t dim) {
+    if (dim <= 0) return;
+    flat_ctx c = {.ops = ops(), .a = a, .b = b, .y = y, .dim = dim};
+    recur_parallel_for(rows, dim, add_row_body, &c);
+}
+
+static void scale_body(void *p, int64_t c0, int64_t c1, int thread) {
+    (void)thread;
+    const flat_ctx *c = p;
+    for (int64_t i = c0; i < c1; i++) c->ops->scale(c->y + i * CHUNK, c->s, chunk_len(i, c->n));
+}
+
+void recur_f32_scale(float *x, float s, int64_t n) {
+    flat_ctx c = {.ops = ops(), .y = x, .s = s, .n = n};
+    recur_parallel_for(chunks(n), CHUNK, scale_body, &c);
+}
+
+static void exp_body(void *p, int64_t c0, int64_t c1, int thread) {
+    (void)thread;
+    const flat_ctx *c = p;
+    for (int64_t i = c0; i < c1; i++) c->ops->exp(c->a + i * CHUNK, c->y + i * CHUNK, chunk_len(i, c->n));
+}
+
+void recur_f32_exp(const float *x, float *y, int64_t n) {
+    flat_ctx c = {.ops = ops(), .a = x, .y = y, .n = n};
+    recur_parallel_for(chunks(n), 16 * CHUNK, exp_body, &c);
+}
+
+// ---- row-wise
+
+typedef struct {
+    const recur_f32_ops *ops;
+    float *x;
+    const float *other;
+    float *out;
+    int64_t dim;
+    float eps;
+} rows_ctx;
+
+static void rms_norm_body(void *p, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const rows_ctx *c = p;
+    c->ops->rms_norm(c->x + r0 * c->dim, r1 - r0, c->dim, c->eps);
+}
+
+void recur_f32_rms_norm(float *x, int64_t rows, int64_t dim, float eps) {
+    if (dim <= 0) return;
+    rows_ctx c = {.ops = ops(), .x = x, .dim = dim, .eps = eps};
+    recur_parallel_for(rows, 3 * dim, rms_norm_body, &c);
+}
+
+static void add_rms_norm_body(void *p, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const rows_ctx *c = p;
+    c->ops->add_rms_norm(c->x + r0 * c->dim, c->other + r0 * c->dim, r1 - r0, c->dim, c->eps);
+}
+
+void recur_f32_add_rms_norm(float *x, const float *residual, int64_t rows, int64_t dim,
+                            float eps) {
+    if (dim <= 0) return;
+    rows_ctx c = {.ops = ops(), .x = x, .other = residual, .dim = dim, .eps = eps};
+    recur_parallel_for(rows, 4 * dim, add_rms_norm_body, &c);
+}
+
+static void swiglu_body(void *p, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const rows_ctx *c = p;
+    c->ops->swiglu(c->other + r0 * 2 * c->dim, c->out + r0 * c->dim, r1 - r0, c->dim);
+}
+
+void recur_f32_swiglu(const float *gate_up, float *out, int64_t rows, int64_t inter) {
+    if (inter <= 0) return;
+    rows_ctx c = {.ops = ops(), .other = gate_up, .out = out, .dim = inter};
+    recur_parallel_for(rows, 16 * inter, swiglu_body, &c);
+}
+
+static void softmax_body(void *p, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const rows_ctx *c = p;
+    c->ops->softmax(c->x + r0 * c->dim, r1 - r0, c->dim);
+}
+
+void recur_f32_softmax(float *x, int64_t rows, int64_t n) {
+    if (n <= 0) return;
+    rows_ctx c = {.ops = ops(), .x = x, .dim = n};
+    recur_parallel_for(rows, 16 * n, softmax_body, &c);
+}
+
+// ---- RoPE
+
+typedef struct {
+    const recur_f32_ops *ops;
+    float *x;
+    int64_t seq, heads, head_dim, row_stride;
+    const float *cos, *sin;
+} rope_ctx;
+
+static void rope_body(void *p, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const rope_ctx *c = p;
+    c->ops->rope(c->x, r0, r1, c->seq, c->heads, c->head_dim, c->row_stride, c->cos, c->sin);
+}
+
+void recur_f32_rope(float *x, int64_t batch, int64_t seq, int64_t heads, int64_t head_dim,
+                    int64_t row_stride, const float *cos, const float *sin) {
+    if (batch <= 0 || seq <= 0 || heads <= 0 || head_dim < 2) return;
+    rope_ctx c = {.ops = ops(), .x = x, .seq = seq, .heads = heads, .head_dim = head_dim,
+                  .row_stride = row_stride, .cos = cos, .sin = sin};
+    recur_parallel_for(batch * seq, 3 * heads * head_dim, rope_body, &c);
+}
+
+// Matches torch.float32 RotaryEmbedding: the exponent 2j/dim is a float32 division, theta^e is
+// evaluated in double and rounded once (PyTorch's float pow is accurate to about one ulp, so it
+// lands on the correctly rounded value nearly always), 1/x and p*inv_freq are float32 operations,
+// and cos/sin are rounded once from double.
+void recur_f32_rope_tables(float *cos_out, float *sin_out, int64_t seq, int64_t head_dim,
+                           float theta) {
+    const int64_t half = head_dim / 2;
+    if (seq <= 0 || half <= 0) return;
+    for (int64_t j = 0; j < half; j++) {
+        const float e = (float)(2 * j) / (float)head_dim;
+        const float pw = (float)pow((double)theta, (double)e);
+        const float inv = 1.0f / pw;
+        for (int64_t p = 0; p < seq; p++) {
+            const float f = (float)p * inv;
+            const float cf = (float)cos((double)f), sf = (float)sin((double)f);
+            cos_out[p * head_dim + j] = cf;
+            cos_out[p * head_dim + j + half] = cf;
+            sin_out[p * head_dim + j] = sf;
+            sin_out[p * head_dim + j + half] = sf;
+        }
+    }
+}
+
+// ---- attention
+
+#define ATTENTION_QUERY_BLOCK RECUR_ATTENTION_QUERY_BLOCK
+
+// Per-thread scratch: a block of score rows (each rounded up to 16 floats) and the SIMD panel.
+int64_t recur_f32_attention_scratch(int64_t seq) {
+    if (seq < 1) seq = 1;
+    return RECUR_ATTENTION_QUERY_BLOCK * ((seq + 15) / 16) * 16 + RECUR_ATTENTION_PANEL;
+}
+
+typedef struct {
+    const recur_f32_ops *ops;
+    recur_attention_args args;
+    int64_t q_blocks;
+    float *scratch;
+    int64_t scratch_per_thread;
+} attention_ctx;
+
+static void attention_body(void *p, int64_t i0, int64_t i1, int thread) {
+    const attention_ctx *c = p;
+    float *scratch = c->scratch + (int64_t)thread * c->scratch_per_thread;
+    for (int64_t item = i0; item < i1; item++) {
+        const int64_t qb = item % c->q_blocks, bh = item / c->q_blocks;
+        const int64_t h = bh % c->args.heads, b = bh / c->args.heads;
+        const int64_t q0 = qb * ATTENTION_QUERY_BLOCK;
+        const int64_t q1 = q0 + ATTENTION_QUERY_BLOCK < c->args.seq ? q0 + ATTENTION_QUERY_BLOCK
+                                                                     : c->args.seq;
+        c->ops->attention(&c->args, b, h, q0, q1, scratch);
+    }
+}
+
+void recur_f32_attention(const float *qkv, float *out, int64_t batch, int64_t seq, int64_t heads,
+                         int64_t kv_heads, int64_t head_dim, float scale, float *scratch) {
+    if (batch <= 0 || seq <= 0 || heads <= 0 || head_dim <= 0) return;
+    if (kv_heads <= 0 || heads % kv_heads != 0) return; // the caller validates the model config
+    attention_ctx c = {
+        .ops = ops(),
+        .args = {.qkv = qkv, .out = out, .seq = seq, .heads = heads, .kv_heads = kv_heads,
+                 .head_dim = head_dim, .scale = scale},
+        .q_blocks = (seq + ATTENTION_QUERY_BLOCK - 1) / ATTENTION_QUERY_BLOCK,
+        .scratch = scratch,
+        .scratch_per_thread = recur_f32_attention_scratch(seq),
+    };
+    const int64_t items = batch * heads * c.q_blocks;
+    recur_parallel_for(items, 4 * ATTENTION_QUERY_BLOCK * seq * head_dim, attention_body, &c);
+}
+
+// ---- embedding, argmax, transpose
+
+typedef struct {
+    const recur_f32_ops *ops;
+    const float *table;
+    const int32_t *ids;
+    float *out;
+    int64_t dim;
+    float scale;
+} embedding_ctx;
+
+static void embedding_body(void *p, int64_t i0, int64_t i1, int thread) {
+    (void)thread;
+    const embedding_ctx *c = p;
+    for (int64_t i = i0; i < i1; i++)
+        c->ops->scale_copy(c->table + (int64_t)c->ids[i] * c->dim, c->scale, c->out + i * c->dim,
+                           c->dim);
+}
+
+void recur_f32_embedding(const float *table, const int32_t *ids, float *out, int64_t n,
+                         int64_t dim, float scale) {
+    if (dim <= 0) return;
+    embedding_ctx c = {.ops = ops(), .table = table, .ids = ids, .out = out, .dim = dim,
+                       .scale = scale};
+    recur_parallel_for(n, dim, embedding_body, &c);
+}
+
+typedef struct {
+    const recur_f32_ops *ops;
+    const float *x;
+    int64_t n;
+    int32_t *out;
+} argmax_ctx;
+
+static void argmax_body(void *p, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const argmax_ctx *c = p;
+    c->ops->argmax(c->x + r0 * c->n, r1 - r0, c->n, c->out + r0);
+}
+
+void recur_f32_argmax(const float *x, int64_t rows, int64_t n, int32_t *out) {
+    argmax_ctx c = {.ops = ops(), .x = x, .n = n, .out = out};
+    recur_parallel_for(rows, n > 0 ? n : 1, argmax_body, &c);
+}
+
+// Source rows per transpose work item (a multiple of every SIMD tile height).
+#define TRANSPOSE_ROWS ((int64_t)32)
+
+typedef struct {
+    const recur_f32_ops *ops;
+    const float *x;
+    float *y;
+    int64_t rows, cols, row_blocks;
+} transpose_ctx;
+
+static void transpose_body(void *p, int64_t i0, int64_t i1, int thread) {
+    (void)thread;
+    const transpose_ctx *c = p;
+    for (int64_t item = i0; item < i1; item++) {
+        const int64_t b = item / c->row_blocks, r0 = (item % c->row_blocks) * TRANSPOSE_ROWS;
+        const int64_t r1 = r0 + TRANSPOSE_ROWS < c->rows ? r0 + TRANSPOSE_ROWS : c->rows;
+        const int64_t size = c->rows * c->cols;
+        c->ops->transpose(c->x + b * size, c->y + b * size, c->rows, c->cols, r0, r1);
+    }
+}
+
+void recur_f32_transpose(const float *x, float *y, int64_t batch, int64_t rows, int64_t cols) {
+    if (batch <= 0 || rows <= 0 || cols <= 0) return;
+    transpose_ctx c = {.ops = ops(), .x = x, .y = y, .rows = rows, .cols = cols,
+                       .row_blocks = (rows + TRANSPOSE_ROWS - 1) / TRANSPOSE_ROWS};
+    recur_parallel_for(batch * c.row_blocks, TRANSPOSE_ROWS * cols, transpose_body, &c);
+}
+
+// ---- conversions
+
+typedef struct {
+    const recur_f32_ops *ops;
+    const void *x;
+    void *y;
+    int64_t n;
+} convert_ctx;
+
+static void f16_to_f32_body(void *p, int64_t c0, int64_t c1, int thread) {
+    (void)thread;
+    const convert_ctx *c = p;
+    for (int64_t i = c0; i < c1; i++)
+        c->ops->f16_to_f32((const uint16_t *)c->x + i * CHUNK, (float *)c->y + i * CHUNK,
+                           chunk_len(i, c->n));
+}
+
+void recur_f16_to_f32(const uint16_t *x, float *y, int64_t n) {
+    convert_ctx c = {.ops = ops(), .x = x, .y = y, .n = n};
+    recur_parallel_for(chunks(n), CHUNK, f16_to_f32_body, &c);
+}
+
+static void f32_to_f16_body(void *p, int64_t c0, int64_t c1, int thread) {
+    (void)thread;
+    const convert_ctx *c = p;
+    for (int64_t i = c0; i < c1; i++)
+        c->ops->f32_to_f16((const float *)c->x + i * CHUNK, (uint16_t *)c->y + i * CHUNK,
+                           chunk_len(i, c->n));
+}
+
+void recur_f32_to_f16(const float *x, uint16_t *y, int64_t n) {
+    convert_ctx c = {.ops = ops(), .x = x, .y = y, .n = n};
+    recur_parallel_for(chunks(n), CHUNK, f32_to_f16_body, &c);
+}
+
+static void bf16_to_f32_body(void *p, int64_t c0, int64_t c1, int thread) {
+    (void)thread;
+    const convert_ctx *c = p;
+    for (int64_t i = c0; i < c1; i++)
+        c->ops->bf16_to_f32((const uint16_t *)c->x + i * CHUNK, (float *)c->y + i * CHUNK,
+                            chunk_len(i, c->n));
+}
+
+void recur_bf16_to_f32(const uint16_t *x, float *y, int64_t n) {
+    convert_ctx c = {.ops = ops(), .x = x, .y = y, .n = n};
+    recur_parallel_for(chunks(n), CHUNK, bf16_to_f32_body, &c);
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class CKernelsTestsPlaceholder: XCTestCase { func testBuilds() {} }
