@@ -93,9 +93,9 @@ final class QuantActivationTests: XCTestCase {
     /// instead of turning its zeros into 0 * inf = NaN.
     func testTinyBlockBecomesZero() {
         var x = [Float](repeating: 0, count: 64)
-        x[0] = 1e-40
-        x[1] = -1e-40
-        x[2] = 5e-41
+        x[0] = 0x1p-133 // subnormal
+        x[1] = -0x1p-133
+        x[2] = 0x1p-134
         x[40] = 1e-35 // 1 / (1e-35 / 127) still fits a float: quantized normally
         x[41] = -3e-36
         assertMatchesDefinition(x, m: 1, k: 64)

@@ -38,8 +38,9 @@ flags="-O3 -fno-math-errno -fno-strict-aliasing -I$src/include $omp_cflags"
 # shellcheck disable=SC2086
 "$CC" $flags -c -o "$out/qcheck.o" "$here/qcheck.c"
 if [ "$only" != emulated ]; then
+    # The quantized kernels and the CPU dispatch they call; nothing that needs OpenBLAS.
     objs=""
-    for f in "$src"/*.c "$src"/arch/x86/*.c; do
+    for f in "$src"/quant_*.c "$src"/arch/x86/quant_*.c "$src"/recur_cpu.c; do
         o="$out/$(basename "$f" .c).o"
         # shellcheck disable=SC2086
         "$CC" $flags -c -o "$o" "$f"
@@ -54,7 +55,6 @@ fi
 emu_objs=""
 for f in "$src"/quant_*.c "$src"/arch/x86/quant_*.c "$here/qcheck_emulated_cpu.c"; do
     case "$f" in
-    */quant_cpu_stub.c) continue ;;
     */quant_avxvnni.c|*/quant_avx512.c) extra="-include $here/vnni_emulation.h" ;;
     *) extra="" ;;
     esac
