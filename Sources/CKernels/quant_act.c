@@ -70,7 +70,8 @@ int recur_q_quantize_act_isa(recur_isa isa, const float *x, recur_qact *a) {
     if (a->k <= 0 || a->k % RECUR_QK != 0 || !recur_q_isa_supported(isa)) return -1;
     const rq_act_fn rows = rq_act_for(isa);
 #ifdef RECUR_HAVE_OPENMP
-#pragma omp parallel for schedule(static) if (a->m * a->k >= (1 << 16))
+    const int threads = recur_get_num_threads();
+#pragma omp parallel for schedule(static) num_threads(threads) if (a->m * a->k >= (1 << 16) && threads > 1)
 #endif
     for (int64_t i = 0; i < a->m; i++) rows(x, a, i, i + 1);
     return 0;

@@ -127,8 +127,9 @@ static void linear_with(recur_isa isa, const rq_kernels *ks, recur_qtype t, cons
     if (m <= 0 || n <= 0) return;
     const double work = (double)m * (double)n * (double)k;
 #ifdef RECUR_HAVE_OPENMP
-    if (work >= RQ_SERIAL_WORK && omp_get_max_threads() > 1 && !omp_in_parallel()) {
-#pragma omp parallel
+    const int threads = recur_get_num_threads();
+    if (work >= RQ_SERIAL_WORK && threads > 1 && !omp_in_parallel()) {
+#pragma omp parallel num_threads(threads)
         {
             const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
             quantize(x, &a, m * tid / nt, m * (tid + 1) / nt);

@@ -4,9 +4,6 @@
 // Usage: qcheck [random-cases]
 #include <math.h>
 #include <stdio.h>
-#ifdef RECUR_HAVE_OPENMP
-#include <omp.h>
-#endif
 
 #include "qcommon.h"
 
@@ -77,9 +74,7 @@ static void check(recur_qtype t, int64_t m, int64_t n, int64_t k, int special) {
         static const int thread_counts[] = {1, 2, 3, 8, 16};
         for (size_t tc = 0; tc < sizeof thread_counts / sizeof thread_counts[0]; tc++) {
             const int threads = thread_counts[tc];
-#ifdef RECUR_HAVE_OPENMP
-            omp_set_num_threads(threads);
-#endif
+            recur_set_num_threads(threads);
             memset(got, 0xff, sizeof(float) * (size_t)(m * n));
             recur_q_linear_isa(tiers[ti], t, packed, x, got, m, n, k, scratch);
             checks++;

@@ -18,3 +18,7 @@ const char *recur_isa_name(recur_isa isa) {
     }
     return "unknown";
 }
+
+static int shim_threads = 1;
+void recur_set_num_threads(int n) { shim_threads = n < 1 ? 1 : n; }
+int recur_get_num_threads(void) { return shim_threads; }

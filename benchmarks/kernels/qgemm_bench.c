@@ -6,9 +6,6 @@
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef RECUR_HAVE_OPENMP
-#include <omp.h>
-#endif
 
 #include "qcommon.h"
 
@@ -108,9 +105,7 @@ int main(int argc, char **argv) {
                 float *y = (float *)qc_aligned(sizeof(float) * (size_t)(m * n));
                 void *scratch = qc_aligned(recur_q_act_size(m, k));
                 for (int th = 1; th <= max_threads; th++) {
-#ifdef RECUR_HAVE_OPENMP
-                    omp_set_num_threads(th);
-#endif
+                    recur_set_num_threads(th);
                     openblas_set_num_threads(th);
                     job ours = {0, isa, t, packed, x, wf, y, m, n, k, scratch};
                     job blas = ours;
