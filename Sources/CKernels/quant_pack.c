@@ -57,6 +57,7 @@ size_t recur_q_packed_size(recur_qtype t, int64_t n, int64_t k) {
 }
 
 static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static void store_f32(uint8_t *p, float v) { memcpy(p, &v, 4); }
 
 int recur_q_repack(recur_qtype t, const void *w, void *packed, int64_t n, int64_t k) {
     size_t pb = rq_pblock_bytes(t);
@@ -76,15 +77,13 @@ int recur_q_repack(recur_qtype t, const void *w, void *packed, int64_t n, int64_
                 if (row >= n) break; // padding rows stay zero: zero quants and zero scales
                 const uint8_t *sb = src + (size_t)row * row_bytes + (size_t)b * bb;
                 if (t == RECUR_Q8_0) {
-                    float *d = (float *)(blk + RQ_QUANT_BYTES_Q8);
-                    d[r] = rq_half_to_float(load_u16(sb));
+                    store_f32(blk + RQ_QUANT_BYTES_Q8 + 4 * r, rq_half_to_float(load_u16(sb)));
                     for (int g = 0; g < 8; g++) memcpy(blk + g * 64 + r * 4, sb + 2 + 4 * g, 4);
                 } else {
-                    float *d = (float *)(blk + RQ_QUANT_BYTES_Q4);
-                    d[r] = rq_half_to_float(load_u16(sb));
+                    store_f32(blk + RQ_QUANT_BYTES_Q4 + 4 * r, rq_half_to_float(load_u16(sb)));
                     const uint8_t *qs = sb + 2;
                     if (t == RECUR_Q4_1) {
-                        d[RQ_PANEL + r] = rq_half_to_float(load_u16(sb + 2));
+                        store_f32(blk + RQ_QUANT_BYTES_Q4 + 4 * (RQ_PANEL + r), rq_half_to_float(load_u16(sb + 2)));
                         qs = sb + 4;
                     }
                     for (int c = 0; c < 4; c++) memcpy(blk + c * 64 + r * 4, qs + 4 * c, 4);

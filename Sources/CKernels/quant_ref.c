@@ -4,6 +4,7 @@
 // activation block and the weight block, acc = fmaf((float)isum, dx * dw, acc); for Q4_1 then
 // acc = fmaf(mw, s, acc) with s = dx * (float)sum(qx). |isum| < 2^24, so (float)isum is exact.
 #include <math.h>
+#include <string.h>
 
 #include "quant_internal.h"
 
@@ -25,7 +26,9 @@ static void kernel_scalar(recur_qtype t, const uint8_t *panel, const recur_qact 
             float acc = 0.0f;
             for (int64_t b = 0; b < a->nb; b++) {
                 const uint8_t *blk = panel + (size_t)b * pb;
-                const float *dw = (const float *)(blk + dofs);
+                float dw, mw = 0.0f; // memcpy: the packed buffer need not be float-aligned
+                memcpy(&dw, blk + dofs + 4 * (size_t)r, 4);
+                if (t == RECUR_Q4_1) memcpy(&mw, blk + dofs + 4 * (size_t)(RQ_PANEL + r), 4);
                 const int8_t *xq = a->q + i * a->k + b * RECUR_QK;
                 const float dx = a->d[i * a->nb + b];
                 int32_t isum = 0;
@@ -36,8 +39,8 @@ static void kernel_scalar(recur_qtype t, const uint8_t *panel, const recur_qact 
                     else w = q4_at(blk, r, j);
                     isum += (int32_t)xq[j] * w;
                 }
-                acc = fmaf((float)isum, dx * dw[r], acc);
-                if (t == RECUR_Q4_1) acc = fmaf(dw[RQ_PANEL + r], a->s[i * a->nb + b], acc);
+                acc = fmaf((float)isum, dx * dw, acc);
+                if (t == RECUR_Q4_1) acc = fmaf(mw, a->s[i * a->nb + b], acc);
             }
             out[ri * RQ_PANEL + r] = acc;
         }

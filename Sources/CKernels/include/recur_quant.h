@@ -40,7 +40,8 @@ size_t recur_q_block_bytes(recur_qtype t);
 size_t recur_q_row_bytes(recur_qtype t, int64_t k);
 
 // Packed (kernel) layout. n is padded up to a multiple of 16 rows with zero blocks.
-// 0 if t is unknown, n < 0, or k is not a positive multiple of 32. Buffers should be 64-byte aligned.
+// 0 if t is unknown, n < 0, or k is not a positive multiple of 32. Any alignment works; 64 bytes is
+// fastest (packed blocks are multiples of 64 bytes).
 size_t recur_q_packed_size(recur_qtype t, int64_t n, int64_t k);
 // w: n rows x k in the standard layout. Returns 0, or -1 for an unknown type or k % 32 != 0.
 // Q8_0 weights of -128 are kept as they are: every tier multiplies them exactly.
