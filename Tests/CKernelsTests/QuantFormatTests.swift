@@ -70,6 +70,10 @@ final class QuantFormatTests: XCTestCase {
             }
             process.waitUntilExit()
             let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            if process.terminationStatus == 127 {
+                try skipOrFail("python3 not found")
+                return
+            }
             if process.terminationStatus == 3 {
                 try skipOrFail("gguf not installed (\(message.trimmingCharacters(in: .whitespacesAndNewlines)))")
                 return
