@@ -36,7 +36,7 @@ typedef enum { RECUR_Q8_0 = 8, RECUR_Q4_0 = 2, RECUR_Q4_1 = 3 } recur_qtype; // 
 
 // Bytes of one block in the file's standard layout (34, 18, 20), or 0 for an unknown type.
 size_t recur_q_block_bytes(recur_qtype t);
-// Bytes of an n x k weight matrix in the standard layout, or 0 if t is unknown or k % 32 != 0.
+// Bytes of one row of k elements in the standard layout, or 0 if t is unknown or k % 32 != 0.
 size_t recur_q_row_bytes(recur_qtype t, int64_t k);
 
 // Packed (kernel) layout. n is padded up to a multiple of 16 rows with zero blocks.
