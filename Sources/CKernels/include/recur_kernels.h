@@ -22,6 +22,9 @@ typedef enum {
     RECUR_ISA_SCALAR = 0,
     RECUR_ISA_AVX2 = 1,   // AVX2 + FMA + F16C
     RECUR_ISA_AVX512 = 2, // AVX-512 F, BW, VL, VNNI
+    // AVX2 + AVX-VNNI (256-bit vpdpbusd, e.g. Alder Lake) without AVX-512; ranks above avx2 and
+    // below avx512, name "avxvnni" (numbered 3 so existing values keep their meaning).
+    RECUR_ISA_AVXVNNI = 3,
 } recur_isa;
 
 // CPU feature bits reported by recur_cpu_features().

@@ -1,0 +1,127 @@
+// AVX-512 VNNI micro-kernels (Ice Lake, Sapphire Rapids, Zen 4).
+//
+// One zmm load is 4 consecutive k of all 16 panel rows, so a tile is up to 8 activation rows x the
+// whole panel, with one 32-bit lane per panel row. The integer scheme is the AVX-VNNI one:
+//   Q8_0: vpdpbusd(w ^ 0x80 unsigned, x signed) = isum + 128 * sum(x), corrected once per block;
+//   Q4:   vpdpbusd(nibble unsigned, x signed); Q4_0 subtracts 8 * sum(x) per block.
+// Float accumulation as the scalar reference: acc = fma((float)isum, dx * dw, acc).
+#include <immintrin.h>
+#include <string.h>
+
+#include "../../quant_internal.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+
+#ifndef RQ_512_TARGET // overridden only by the emulation check in benchmarks/kernels
+#define RQ_512_TARGET __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")))
+#endif
+#define RQ_512 RQ_512_TARGET
+#define RQ_INLINE static inline __attribute__((always_inline))
+#define RQ_MR512 8
+
+RQ_INLINE RQ_512 __m512i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+RQ_INLINE RQ_512 void q8_0_tile(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, const int NR) {
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    const int8_t *xr[RQ_MR512];
+    const float *dr[RQ_MR512];
+    const int32_t *sr[RQ_MR512];
+    __m512 facc[RQ_MR512];
+    for (int r = 0; r < NR; r++) {
+        xr[r] = a->q + (i0 + r) * a->k;
+        dr[r] = a->d + (i0 + r) * a->nb;
+        sr[r] = a->sum + (i0 + r) * a->nb;
+        facc[r] = _mm512_setzero_ps();
+    }
+    const uint8_t *blk = panel;
+    for (int64_t b = 0; b < a->nb; b++, blk += RQ_Q8_0_PBLOCK) {
+        __m512i iacc[RQ_MR512];
+        for (int r = 0; r < NR; r++) iacc[r] = _mm512_setzero_si512();
+        for (int g = 0; g < 8; g++) {
+            const __m512i wu = _mm512_xor_si512(_mm512_loadu_si512((const void *)(blk + g * 64)), bias);
+            for (int r = 0; r < NR; r++)
+                iacc[r] = _mm512_dpbusd_epi32(iacc[r], wu, bcast4(xr[r] + b * 32 + 4 * g));
+        }
+        const __m512 dw = _mm512_loadu_ps((const void *)(blk + RQ_QUANT_BYTES_Q8));
+        for (int r = 0; r < NR; r++) {
+            const __m512i isum = _mm512_sub_epi32(iacc[r], _mm512_set1_epi32(128 * sr[r][b]));
+            const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(dr[r][b]), dw);
+            facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, facc[r]);
+        }
+    }
+    for (int r = 0; r < NR; r++) _mm512_storeu_ps(out + r * RQ_PANEL, facc[r]);
+}
+
+RQ_INLINE RQ_512 void q4_tile(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, const int NR,
+                              const int Q41) {
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    const size_t pb = Q41 ? RQ_Q4_1_PBLOCK : RQ_Q4_0_PBLOCK;
+    const int8_t *xr[RQ_MR512];
+    const float *dr[RQ_MR512];
+    const int32_t *sr[RQ_MR512];
+    const float *fr[RQ_MR512];
+    __m512 facc[RQ_MR512];
+    for (int r = 0; r < NR; r++) {
+        xr[r] = a->q + (i0 + r) * a->k;
+        dr[r] = a->d + (i0 + r) * a->nb;
+        sr[r] = a->sum + (i0 + r) * a->nb;
+        fr[r] = a->s + (i0 + r) * a->nb;
+        facc[r] = _mm512_setzero_ps();
+    }
+    const uint8_t *blk = panel;
+    for (int64_t b = 0; b < a->nb; b++, blk += pb) {
+        __m512i iacc[RQ_MR512];
+        for (int r = 0; r < NR; r++) iacc[r] = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
+            const __m512i v = _mm512_loadu_si512((const void *)(blk + c * 64));
+            const __m512i lo = _mm512_and_si512(v, low4);
+            const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+            for (int r = 0; r < NR; r++) {
+                iacc[r] = _mm512_dpbusd_epi32(iacc[r], lo, bcast4(xr[r] + b * 32 + 4 * c));
+                iacc[r] = _mm512_dpbusd_epi32(iacc[r], hi, bcast4(xr[r] + b * 32 + 16 + 4 * c));
+            }
+        }
+        const __m512 dw = _mm512_loadu_ps((const void *)(blk + RQ_QUANT_BYTES_Q4));
+        for (int r = 0; r < NR; r++) {
+            __m512i isum = iacc[r];
+            if (!Q41) isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(8 * sr[r][b]));
+            const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(dr[r][b]), dw);
+            facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, facc[r]);
+        }
+        if (Q41) {
+            const __m512 mw = _mm512_loadu_ps((const void *)(blk + RQ_QUANT_BYTES_Q4 + 64));
+            for (int r = 0; r < NR; r++) facc[r] = _mm512_fmadd_ps(mw, _mm512_set1_ps(fr[r][b]), facc[r]);
+        }
+    }
+    for (int r = 0; r < NR; r++) _mm512_storeu_ps(out + r * RQ_PANEL, facc[r]);
+}
+
+#define RQ_DEFINE_KERNEL(name, body)                                                                   \
+    static RQ_512 void name(const uint8_t *panel, const recur_qact *a, int64_t i0, int nr, float *out) { \
+        switch (nr) {                                                                                  \
+        case 8: body(8); break;                                                                        \
+        case 7: body(7); break;                                                                        \
+        case 6: body(6); break;                                                                        \
+        case 5: body(5); break;                                                                        \
+        case 4: body(4); break;                                                                        \
+        case 3: body(3); break;                                                                        \
+        case 2: body(2); break;                                                                        \
+        default: body(1); break;                                                                       \
+        }                                                                                              \
+    }
+
+#define Q8_0_BODY(NR) q8_0_tile(panel, a, i0, out, NR)
+#define Q4_0_BODY(NR) q4_tile(panel, a, i0, out, NR, 0)
+#define Q4_1_BODY(NR) q4_tile(panel, a, i0, out, NR, 1)
+
+RQ_DEFINE_KERNEL(q8_0_avx512, Q8_0_BODY)
+RQ_DEFINE_KERNEL(q4_0_avx512, Q4_0_BODY)
+RQ_DEFINE_KERNEL(q4_1_avx512, Q4_1_BODY)
+
+const rq_kernels rq_kernels_avx512 = {RQ_MR512, q8_0_avx512, q4_0_avx512, q4_1_avx512};
+
+#endif

@@ -1,0 +1,58 @@
+// Private to the quantized kernels: the packed weight layout and the micro-kernel contract.
+//
+// Packed layout. Rows are grouped in panels of 16 (the last one padded with zero rows). A panel is
+// nb = k/32 "packed blocks" in k order, each holding block b of its 16 rows:
+//   Q8_0 (576 bytes): quants [g = 0..7][r = 0..15][j = 0..3] = qs_r[4g + j]   (512 bytes)
+//                     then float d[16]
+//   Q4_0 (320 bytes): quants [c = 0..3][r = 0..15][j = 0..3] = byte qs_r[4c + j] of the file, so the
+//                     low nibble is element 4c + j and the high nibble element 4c + j + 16   (256 bytes)
+//                     then float d[16]
+//   Q4_1 (384 bytes): as Q4_0, then float d[16], then float m[16]
+// Why: one 32-byte load gives 4 consecutive k of 8 rows (a 64-byte load: of 16 rows), which is what
+// vpdpbusd and the maddubs + madd pair consume against 4 broadcast activation bytes; the per-row
+// integer sums then land one row per 32-bit lane and never need a horizontal reduction. Scales are
+// converted to float32 once here, in the same 64-byte line group as their quants.
+#ifndef RECUR_QUANT_INTERNAL_H
+#define RECUR_QUANT_INTERNAL_H
+
+#include "recur_quant.h"
+
+#define RQ_PANEL 16                          // rows per panel
+#define RQ_Q8_0_PBLOCK 576                   // bytes per packed block
+#define RQ_Q4_0_PBLOCK 320
+#define RQ_Q4_1_PBLOCK 384
+#define RQ_QUANT_BYTES_Q8 512                // offset of d[16] in a Q8_0 packed block
+#define RQ_QUANT_BYTES_Q4 256                // offset of d[16] in a Q4 packed block
+
+// Computes out[r * 16 + c] for rows i0 .. i0 + nr - 1 of the activations (nr <= the tier's mr) and
+// the 16 rows of one panel, over all k. Must follow the accumulation order in recur_quant.h exactly.
+typedef void (*rq_kernel_fn)(const uint8_t *panel, const recur_qact *a, int64_t i0, int nr, float *out);
+
+typedef struct {
+    int mr;             // activation rows per micro-kernel call
+    rq_kernel_fn q8_0;
+    rq_kernel_fn q4_0;
+    rq_kernel_fn q4_1;
+} rq_kernels;
+
+size_t rq_pblock_bytes(recur_qtype t);       // 0 for an unknown type
+
+extern const rq_kernels rq_kernels_scalar;
+#if defined(__x86_64__) || defined(_M_X64)
+#define RQ_HAVE_X86 1
+extern const rq_kernels rq_kernels_avx2;
+extern const rq_kernels rq_kernels_avxvnni;
+extern const rq_kernels rq_kernels_avx512;
+void rq_quantize_act_rows_avx2(const float *x, const recur_qact *a, int64_t i0, int64_t i1);
+#endif
+
+// Activation quantization of rows [i0, i1) (callers may already be inside a parallel region).
+typedef void (*rq_act_fn)(const float *x, const recur_qact *a, int64_t i0, int64_t i1);
+void rq_quantize_act_rows(const float *x, const recur_qact *a, int64_t i0, int64_t i1);
+// The quantizer a tier uses; every variant writes identical bytes.
+rq_act_fn rq_act_for(recur_isa isa);
+
+// IEEE half -> float (exact); used when repacking so kernels only see float32 scales.
+float rq_half_to_float(uint16_t h);
+
+#endif // RECUR_QUANT_INTERNAL_H

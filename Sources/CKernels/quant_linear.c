@@ -1,0 +1,162 @@
+// Quantized linear layer driver: tier choice, threads and cache blocking around the micro-kernels.
+//
+// Each output element is computed by exactly one micro-kernel call over all of k, so the thread
+// count and the blocking never change a result.
+#include <string.h>
+#ifdef RECUR_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+#include "quant_internal.h"
+
+// Below this many multiply-adds a parallel region costs more than it saves.
+#define RQ_SERIAL_WORK (1 << 17)
+// Activation bytes per cache block of rows (kept in L2 while a thread's weight panels stream by).
+#define RQ_ACT_BLOCK_BYTES (64 * 1024)
+
+int recur_q_isa_supported(recur_isa isa) {
+    if (isa == RECUR_ISA_SCALAR) return 1;
+#ifdef RQ_HAVE_X86
+    const uint32_t f = recur_cpu_features();
+    const uint32_t avx2 = RECUR_CPU_AVX2 | RECUR_CPU_FMA;
+    switch (isa) {
+    case RECUR_ISA_AVX2: return (f & avx2) == avx2;
+    case RECUR_ISA_AVXVNNI: return (f & (avx2 | RECUR_CPU_AVXVNNI)) == (avx2 | RECUR_CPU_AVXVNNI);
+    case RECUR_ISA_AVX512: {
+        const uint32_t need = avx2 | RECUR_CPU_AVX512F | RECUR_CPU_AVX512BW | RECUR_CPU_AVX512VL |
+                              RECUR_CPU_AVX512VNNI;
+        return (f & need) == need;
+    }
+    default: return 0;
+    }
+#else
+    return 0;
+#endif
+}
+
+static const rq_kernels *kernels_for(recur_isa isa) {
+    switch (isa) {
+    case RECUR_ISA_SCALAR: return &rq_kernels_scalar;
+#ifdef RQ_HAVE_X86
+    case RECUR_ISA_AVX2: return &rq_kernels_avx2;
+    case RECUR_ISA_AVXVNNI: return &rq_kernels_avxvnni;
+    case RECUR_ISA_AVX512: return &rq_kernels_avx512;
+#endif
+    default: return NULL;
+    }
+}
+
+// The active tier, lowered to one this CPU can run (a tier forced for the FP32 kernels may mean
+// nothing here, e.g. avx512 on a CPU without VNNI).
+static recur_isa effective_isa(void) {
+    static const recur_isa order[] = {RECUR_ISA_AVX512, RECUR_ISA_AVXVNNI, RECUR_ISA_AVX2, RECUR_ISA_SCALAR};
+    const recur_isa want = recur_isa_active();
+    int start = 0;
+    while (order[start] != want && start < 3) start++;
+    for (int i = start; i < 4; i++)
+        if (recur_q_isa_supported(order[i])) return order[i];
+    return RECUR_ISA_SCALAR;
+}
+
+static rq_kernel_fn kernel_of(const rq_kernels *ks, recur_qtype t) {
+    switch (t) {
+    case RECUR_Q8_0: return ks->q8_0;
+    case RECUR_Q4_0: return ks->q4_0;
+    case RECUR_Q4_1: return ks->q4_1;
+    }
+    return NULL;
+}
+
+typedef struct {
+    rq_kernel_fn kern;
+    int mr;
+    const uint8_t *packed;
+    size_t panel_bytes;
+    const recur_qact *a;
+    float *y;
+    int64_t m, n;
+} rq_job;
+
+// Rows [i0, i1) x panels [p0, p1): blocks of rows sized for L2, each swept over the panels (a panel
+// of 16 rows x k is at most a few tens of KB and stays in L1 across the row tiles).
+static void run_tiles(const rq_job *job, int64_t i0, int64_t i1, int64_t p0, int64_t p1) {
+    float tile[16 * RQ_PANEL];
+    const int mr = job->mr;
+    int64_t mc = RQ_ACT_BLOCK_BYTES / (job->a->k > 0 ? job->a->k : 1);
+    mc = mc < mr ? mr : mc - mc % mr;
+    for (int64_t ib = i0; ib < i1; ib += mc) {
+        const int64_t ie = ib + mc < i1 ? ib + mc : i1;
+        for (int64_t p = p0; p < p1; p++) {
+            const uint8_t *panel = job->packed + (size_t)p * job->panel_bytes;
+            const int64_t c0 = p * RQ_PANEL;
+            const int ncols = (int)(job->n - c0 < RQ_PANEL ? job->n - c0 : RQ_PANEL);
+            for (int64_t i = ib; i < ie; i += mr) {
+                const int nr = (int)(ie - i < mr ? ie - i : mr);
+                job->kern(panel, job->a, i, nr, tile);
+                for (int r = 0; r < nr; r++)
+                    memcpy(job->y + (i + r) * job->n + c0, tile + r * RQ_PANEL, (size_t)ncols * sizeof(float));
+            }
+        }
+    }
+}
+
+// Thread t of nt: split the panels first (each thread keeps its own weights in its own cache), and
+// the rows too when there are more threads than panels.
+static void run_thread(const rq_job *job, int t, int nt) {
+    const int64_t panels = (job->n + RQ_PANEL - 1) / RQ_PANEL;
+    const int64_t row_tiles = (job->m + job->mr - 1) / job->mr;
+    int64_t tn = nt < panels ? nt : panels;
+    if (tn < 1) tn = 1;
+    int64_t tm = nt / tn;
+    if (tm > row_tiles) tm = row_tiles;
+    if (tm < 1) tm = 1;
+    const int64_t ti = t % tn, tj = t / tn;
+    if (tj >= tm) return;
+    const int64_t p0 = panels * ti / tn, p1 = panels * (ti + 1) / tn;
+    const int64_t r0 = row_tiles * tj / tm * job->mr, r1e = row_tiles * (tj + 1) / tm * job->mr;
+    const int64_t r1 = r1e < job->m ? r1e : job->m;
+    if (p0 < p1 && r0 < r1) run_tiles(job, r0, r1, p0, p1);
+}
+
+static void linear_with(recur_isa isa, const rq_kernels *ks, recur_qtype t, const void *packed, const float *x, float *y,
+                        int64_t m, int64_t n, int64_t k, void *act_scratch) {
+    recur_qact a = recur_q_act_view(act_scratch, m, k);
+    const rq_act_fn quantize = rq_act_for(isa);
+    rq_job job = {kernel_of(ks, t), ks->mr, (const uint8_t *)packed, (size_t)(k / RECUR_QK) * rq_pblock_bytes(t),
+                  &a, y, m, n};
+    if (m <= 0 || n <= 0) return;
+    const double work = (double)m * (double)n * (double)k;
+#ifdef RECUR_HAVE_OPENMP
+    const int threads = recur_get_num_threads();
+    if (work >= RQ_SERIAL_WORK && threads > 1 && !omp_in_parallel()) {
+#pragma omp parallel num_threads(threads)
+        {
+            const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+            quantize(x, &a, m * tid / nt, m * (tid + 1) / nt);
+#pragma omp barrier
+            run_thread(&job, tid, nt);
+        }
+        return;
+    }
+#else
+    (void)work;
+#endif
+    quantize(x, &a, 0, m);
+    run_thread(&job, 0, 1);
+}
+
+int recur_q_linear_isa(recur_isa isa, recur_qtype t, const void *packed, const float *x, float *y, int64_t m,
+                       int64_t n, int64_t k, void *act_scratch) {
+    if (rq_pblock_bytes(t) == 0 || k <= 0 || k % RECUR_QK != 0 || !recur_q_isa_supported(isa)) return -1;
+    const rq_kernels *ks = kernels_for(isa);
+    if (ks == NULL) return -1;
+    linear_with(isa, ks, t, packed, x, y, m, n, k, act_scratch);
+    return 0;
+}
+
+void recur_q_linear(recur_qtype t, const void *packed, const float *x, float *y, int64_t m, int64_t n, int64_t k,
+                    void *act_scratch) {
+    if (rq_pblock_bytes(t) == 0 || k <= 0 || k % RECUR_QK != 0) return;
+    const recur_isa isa = effective_isa();
+    linear_with(isa, kernels_for(isa), t, packed, x, y, m, n, k, act_scratch);
+}

@@ -1,0 +1,125 @@
+// Quantized GEMM/GEMV benchmark: recur_q_linear against OpenBLAS cblas_sgemm on the same shapes in
+// the same run (warm-up, then the median of several repetitions).
+// GOP/s counts a multiply-add as 2 ops: 2 m n k / t. ratio = sgemm time / our time (> 1: faster).
+// Usage: qgemm_bench [reps] [isa]   isa: scalar|avx2|avxvnni|avx512 (default: the active tier)
+#include <cblas.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qcommon.h"
+
+void openblas_set_num_threads(int);
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Repeat each measurement until it took at least min_s, so tiny shapes get several calls per sample.
+typedef struct {
+    int kind; // 0 = ours, 1 = sgemm
+    recur_isa isa;
+    recur_qtype t;
+    const void *packed;
+    const float *x, *wf;
+    float *y;
+    int64_t m, n, k;
+    void *scratch;
+} job;
+
+static void run_once(const job *j) {
+    if (j->kind == 0)
+        recur_q_linear_isa(j->isa, j->t, j->packed, j->x, j->y, j->m, j->n, j->k, j->scratch);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->m, (int)j->n, (int)j->k, 1.0f, j->x, (int)j->k,
+                    j->wf, (int)j->k, 0.0f, j->y, (int)j->n);
+}
+
+static double time_job(const job *j, int reps) {
+    int inner = 1;
+    for (;;) { // warm-up and calibration
+        double t0 = now();
+        for (int i = 0; i < inner; i++) run_once(j);
+        double dt = now() - t0;
+        if (dt > 0.02 || inner > (1 << 20)) break;
+        inner *= 2;
+    }
+    double samples[64];
+    if (reps > 64) reps = 64;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        for (int i = 0; i < inner; i++) run_once(j);
+        samples[r] = (now() - t0) / inner;
+    }
+    return median(samples, reps);
+}
+
+static const char *type_name(recur_qtype t) {
+    return t == RECUR_Q8_0 ? "Q8_0" : t == RECUR_Q4_0 ? "Q4_0" : "Q4_1";
+}
+
+int main(int argc, char **argv) {
+    int reps = argc > 1 ? atoi(argv[1]) : 9;
+    recur_isa isa = recur_isa_active();
+    if (argc > 2)
+        for (int i = 0; i < 4; i++)
+            if (strcmp(argv[2], recur_isa_name((recur_isa)i)) == 0) isa = (recur_isa)i;
+    if (!recur_q_isa_supported(isa)) {
+        fprintf(stderr, "tier %s not supported here\n", recur_isa_name(isa));
+        return 1;
+    }
+    static const int64_t ms[] = {97, 1552};
+    static const int64_t nks[][2] = {{1536, 512}, {512, 512}, {3072, 512}, {512, 1536}};
+    static const recur_qtype types[] = {RECUR_Q8_0, RECUR_Q4_0, RECUR_Q4_1};
+    int max_threads = 2;
+    const char *env = getenv("QBENCH_THREADS");
+    if (env) max_threads = atoi(env);
+    printf("tier %s, median of %d\n", recur_isa_name(isa), reps);
+    printf("%-5s %5s %5s %5s %3s | %9s %8s | %9s %8s | %6s\n", "type", "m", "n", "k", "thr", "ours ms", "GOP/s",
+           "sgemm ms", "GFLOP/s", "ratio");
+    for (size_t ti = 0; ti < 3; ti++)
+        for (size_t mi = 0; mi < 2; mi++)
+            for (size_t si = 0; si < 4; si++) {
+                const recur_qtype t = types[ti];
+                const int64_t m = ms[mi], n = nks[si][0], k = nks[si][1];
+                void *w = qc_weights(t, n, k);
+                void *packed = qc_aligned(recur_q_packed_size(t, n, k));
+                recur_q_repack(t, w, packed, n, k);
+                float *wf = (float *)qc_aligned(sizeof(float) * (size_t)(n * k));
+                for (int64_t r = 0; r < n; r++)
+                    recur_q_dequantize_row(t, (const uint8_t *)w + (size_t)r * recur_q_row_bytes(t, k), wf + r * k,
+                                           k);
+                float *x = qc_floats(m * k);
+                float *y = (float *)qc_aligned(sizeof(float) * (size_t)(m * n));
+                void *scratch = qc_aligned(recur_q_act_size(m, k));
+                for (int th = 1; th <= max_threads; th++) {
+                    recur_set_num_threads(th);
+                    openblas_set_num_threads(th);
+                    job ours = {0, isa, t, packed, x, wf, y, m, n, k, scratch};
+                    job blas = ours;
+                    blas.kind = 1;
+                    const double t_ours = time_job(&ours, reps);
+                    const double t_blas = time_job(&blas, reps);
+                    usleep(200000); // let OpenBLAS's spinning threads go to sleep
+                    const double ops = 2.0 * (double)m * (double)n * (double)k;
+                    printf("%-5s %5lld %5lld %5lld %3d | %9.3f %8.1f | %9.3f %8.1f | %6.2f\n", type_name(t),
+                           (long long)m, (long long)n, (long long)k, th, t_ours * 1e3, ops / t_ours * 1e-9,
+                           t_blas * 1e3, ops / t_blas * 1e-9, t_blas / t_ours);
+                    fflush(stdout);
+                }
+                free(w), free(packed), free(wf), free(x), free(y), free(scratch);
+            }
+    return 0;
+}
