@@ -42,13 +42,21 @@ final class Block: @unchecked Sendable {
             down: try loader.linear("\(prefix).ffn_down", out: c.hiddenSize, in: c.feedForwardLength))
     }
 
+    /// Linears of this block, for sizing scratch memory.
+    var linears: [Linear] {
+        switch mixer {
+        case let .attention(qkv, output): return [qkv, output, gateUp, down]
+        case let .mlpT(tGateUp, tDown): return [tGateUp, tDown, gateUp, down]
+        }
+    }
+
     /// Runs the block in place on `x` = `[batch, seq, hidden]`.
     func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, config c: ModelConfig, rope: RopeTables?, ws: Workspace) {
         let seq = c.totalSeqLen, hidden = c.hiddenSize, rows = batch * seq
         let eps = c.normEpsilon
         switch mixer {
         case let .attention(qkv, output):
-            qkv(x, ws.qkv.pointer, rows: rows)
+            qkv(x, ws.qkv.pointer, rows: rows, scratch: ws.quantScratch)
             if let rope {
                 let stride = Int64(c.qkvWidth)
                 recur_f32_rope(ws.qkv.pointer, Int64(batch), Int64(seq), Int64(c.headCount), Int64(c.headDim), stride, rope.cos.pointer, rope.sin.pointer)
@@ -56,21 +64,21 @@ final class Block: @unchecked Sendable {
             }
             recur_f32_attention(ws.qkv.pointer, ws.attention.pointer, Int64(batch), Int64(seq), Int64(c.headCount), Int64(c.kvHeadCount),
                                 Int64(c.headDim), 1 / Float(c.headDim).squareRoot(), ws.attentionScratch.pointer)
-            output(ws.attention.pointer, ws.projection.pointer, rows: rows)
+            output(ws.attention.pointer, ws.projection.pointer, rows: rows, scratch: ws.quantScratch)
             recur_f32_add_rms_norm(x, ws.projection.pointer, Int64(rows), Int64(hidden), eps)
         case let .mlpT(gateUp, down):
             // The official block transposes to [batch, hidden, seq], so the norm runs over the sequence.
             let tokenInter = c.tokenMixFeedForwardLength, tRows = batch * hidden
             recur_f32_transpose(x, ws.transposed.pointer, Int64(batch), Int64(seq), Int64(hidden))
-            gateUp(ws.transposed.pointer, ws.gateUp.pointer, rows: tRows)
+            gateUp(ws.transposed.pointer, ws.gateUp.pointer, rows: tRows, scratch: ws.quantScratch)
             recur_f32_swiglu(ws.gateUp.pointer, ws.activation.pointer, Int64(tRows), Int64(tokenInter))
-            down(ws.activation.pointer, ws.projection.pointer, rows: tRows)
+            down(ws.activation.pointer, ws.projection.pointer, rows: tRows, scratch: ws.quantScratch)
             recur_f32_add_rms_norm(ws.transposed.pointer, ws.projection.pointer, Int64(tRows), Int64(seq), eps)
             recur_f32_transpose(ws.transposed.pointer, x, Int64(batch), Int64(hidden), Int64(seq))
         }
-        gateUp(x, ws.gateUp.pointer, rows: rows)
+        gateUp(x, ws.gateUp.pointer, rows: rows, scratch: ws.quantScratch)
         recur_f32_swiglu(ws.gateUp.pointer, ws.activation.pointer, Int64(rows), Int64(c.feedForwardLength))
-        down(ws.activation.pointer, ws.projection.pointer, rows: rows)
+        down(ws.activation.pointer, ws.projection.pointer, rows: rows, scratch: ws.quantScratch)
         recur_f32_add_rms_norm(x, ws.projection.pointer, Int64(rows), Int64(hidden), eps)
     }
 }

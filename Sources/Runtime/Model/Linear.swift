@@ -2,27 +2,55 @@ import CKernels
 
 /// A linear layer `y = x W^T (+ b)` whose weight is `[outFeatures, inFeatures]` as in PyTorch.
 ///
-/// Float weights (F32, F16, BF16) are widened to F32 once at load, so the hot loop is one sgemm.
+/// Float weights (F32, F16, BF16) are widened to F32 once at load, so the hot loop is one GEMM.
+/// Q8_0, Q4_0 and Q4_1 weights are repacked once at load into the kernels' interleaved panels and
+/// multiplied against activations quantized on the fly to 8-bit blocks.
 public final class Linear: @unchecked Sendable {
+    enum Weight {
+        case f32(FloatBuffer)
+        case quantized(recur_qtype, packed: RawBuffer)
+    }
+
     public let outFeatures: Int
     public let inFeatures: Int
-    let weight: FloatBuffer
+    let weight: Weight
     let bias: FloatBuffer?
 
-    public init(weight: FloatBuffer, bias: FloatBuffer?, outFeatures: Int, inFeatures: Int) {
-        precondition(weight.count == outFeatures * inFeatures, "Linear weight size does not match its shape")
+    init(weight: Weight, bias: FloatBuffer?, outFeatures: Int, inFeatures: Int) {
         self.weight = weight
         self.bias = bias
         self.outFeatures = outFeatures
         self.inFeatures = inFeatures
     }
 
-    /// `y[rows, out] = x[rows, in] W^T`; x and y must not overlap.
-    func callAsFunction(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int) {
-        if let bias {
-            recur_f32_linear_bias(x, weight.pointer, bias.pointer, y, Int64(rows), Int64(outFeatures), Int64(inFeatures))
-        } else {
-            recur_f32_linear(x, weight.pointer, y, Int64(rows), Int64(outFeatures), Int64(inFeatures))
+    /// The GGUF type the weight computes in.
+    public var type: GGMLType {
+        switch weight {
+        case .f32: return .f32
+        case let .quantized(t, _): return GGMLType(rawValue: t.rawValue) ?? .f32
+        }
+    }
+
+    /// Bytes of activation scratch a call with `rows` rows needs (0 for float weights).
+    func scratchBytes(rows: Int) -> Int {
+        if case .quantized = weight { return recur_q_act_size(Int64(rows), Int64(inFeatures)) }
+        return 0
+    }
+
+    /// `y[rows, out] = x[rows, in] W^T (+ b)`; x and y must not overlap.
+    func callAsFunction(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, scratch: RawBuffer) {
+        let m = Int64(rows), n = Int64(outFeatures), k = Int64(inFeatures)
+        switch weight {
+        case let .f32(w):
+            if let bias {
+                recur_f32_linear_bias(x, w.pointer, bias.pointer, y, m, n, k)
+            } else {
+                recur_f32_linear(x, w.pointer, y, m, n, k)
+            }
+        case let .quantized(t, packed):
+            precondition(scratch.byteCount >= scratchBytes(rows: rows), "activation scratch too small")
+            recur_q_linear(t, packed.pointer, x, y, m, n, k, scratch.pointer)
+            if let bias { recur_f32_add_row(y, bias.pointer, y, m, n) }
         }
     }
 }

@@ -46,6 +46,14 @@ public final class RecursiveModel: @unchecked Sendable {
             ? RopeTables(seq: c.totalSeqLen, headDim: c.headDim, theta: c.ropeTheta) : nil
     }
 
+    /// Activation scratch bytes the largest linear call needs at `batch` samples: block linears see
+    /// `batch * totalSeqLen` rows, token-mixing ones `batch * hidden`, so take the larger for all.
+    func quantScratchBytes(batch: Int) -> Int {
+        let rows = batch * max(config.hiddenSize, config.totalSeqLen)
+        let linears = [lmHead, qHead] + (lStack + hStack).flatMap(\.linears)
+        return linears.map { $0.scratchBytes(rows: rows) }.max() ?? 0
+    }
+
     /// Writes the scaled input embedding of one sample, `[totalSeqLen, hidden]`, to `out`.
     ///
     /// `sqrt(hidden) * concat(puzzle_emb padded to puzzleEmbLen x hidden, token_emb)`, with learned
@@ -98,9 +106,9 @@ public final class RecursiveModel: @unchecked Sendable {
         let c = config, hidden = c.hiddenSize, seq = c.totalSeqLen
         for b in 0..<batch {
             let sample = zH + b * seq * hidden
-            lmHead(sample + c.puzzleEmbLen * hidden, logits + b * c.seqLen * c.vocabSize, rows: c.seqLen)
+            lmHead(sample + c.puzzleEmbLen * hidden, logits + b * c.seqLen * c.vocabSize, rows: c.seqLen, scratch: ws.quantScratch)
             (ws.headInput.pointer + b * hidden).update(from: sample, count: hidden)
         }
-        qHead(ws.headInput.pointer, q, rows: batch)
+        qHead(ws.headInput.pointer, q, rows: batch, scratch: ws.quantScratch)
     }
 }

@@ -1,37 +1,69 @@
+import CKernels
+
 /// Reads named tensors of a GGUF model file with the shapes the configuration implies.
 struct WeightLoader {
     let file: GGUFFile
 
     func has(_ name: String) -> Bool { file.tensor(name) != nil }
 
-    /// The tensor as F32, checked against `shape` (PyTorch order).
-    func floats(_ name: String, shape: [Int]) throws -> FloatBuffer {
+    private func info(_ name: String, shape: [Int]) throws -> GGUFTensorInfo {
         guard let info = file.tensor(name) else { throw ModelError.missingTensor(file: file.path, name: name) }
         guard info.shape == shape else {
             throw ModelError.badShape(file: file.path, name: name, expected: shape, found: info.shape)
         }
-        switch info.type {
-        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1:
-            return FloatBuffer(try file.floats(name))
-        default:
-            throw ModelError.unsupportedType(file: file.path, name: name, type: info.type.name)
+        return info
+    }
+
+    /// The tensor as F32, checked against `shape` (PyTorch order).
+    func floats(_ name: String, shape: [Int]) throws -> FloatBuffer {
+        let t = try info(name, shape: shape)
+        guard GGMLBlocks.supports(t.type) else {
+            throw ModelError.unsupportedType(file: file.path, name: name, type: t.type.name)
         }
+        return FloatBuffer(try file.floats(name))
     }
 
     func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool = false) throws -> Linear {
-        let w = try floats("\(name).weight", shape: [out, inFeatures])
-        let b = bias ? try floats("\(name).bias", shape: [out]) : nil
-        return Linear(weight: w, bias: b, outFeatures: out, inFeatures: inFeatures)
+        try joined([name], out: out, in: inFeatures, bias: bias)
     }
 
-    /// Two linears stored apart (`ffn_gate`, `ffn_up`) joined row-wise into one, so one GEMM
-    /// produces `[gate | up]` for the SwiGLU kernel.
+    /// Linears stored apart (`ffn_gate`, `ffn_up`) joined row-wise into one, so one GEMM produces
+    /// `[gate | up]` for the SwiGLU kernel.
     func stacked(_ first: String, _ second: String, out: Int, in inFeatures: Int) throws -> Linear {
-        let a = try floats("\(first).weight", shape: [out, inFeatures])
-        let b = try floats("\(second).weight", shape: [out, inFeatures])
-        let joined = FloatBuffer(count: 2 * out * inFeatures)
-        joined.pointer.update(from: a.pointer, count: a.count)
-        (joined.pointer + a.count).update(from: b.pointer, count: b.count)
-        return Linear(weight: joined, bias: nil, outFeatures: 2 * out, inFeatures: inFeatures)
+        try joined([first, second], out: out, in: inFeatures, bias: false)
+    }
+
+    private func joined(_ names: [String], out: Int, in inFeatures: Int, bias: Bool) throws -> Linear {
+        let infos = try names.map { try info("\($0).weight", shape: [out, inFeatures]) }
+        let b = bias ? try floats("\(names[0]).bias", shape: [out]) : nil
+        let rows = out * names.count
+        if let q = Self.kernelType(infos[0].type), infos.allSatisfy({ $0.type == infos[0].type }) {
+            // Rows in the file's standard layout concatenate byte-wise; repack them as one matrix.
+            var standard = [UInt8]()
+            standard.reserveCapacity(infos.reduce(0) { $0 + $1.byteCount })
+            for i in infos { standard.append(contentsOf: file.bytes(i)) }
+            let packed = RawBuffer(byteCount: recur_q_packed_size(q, Int64(rows), Int64(inFeatures)))
+            let status = standard.withUnsafeBytes { recur_q_repack(q, $0.baseAddress, packed.pointer, Int64(rows), Int64(inFeatures)) }
+            guard status == 0 else {
+                throw ModelError.unsupportedType(file: file.path, name: "\(names[0]).weight", type: "\(infos[0].type.name) with \(inFeatures) columns")
+            }
+            return Linear(weight: .quantized(q, packed: packed), bias: b, outFeatures: rows, inFeatures: inFeatures)
+        }
+        let w = FloatBuffer(count: rows * inFeatures)
+        for (i, name) in names.enumerated() {
+            let part = try floats("\(name).weight", shape: [out, inFeatures])
+            (w.pointer + i * out * inFeatures).update(from: part.pointer, count: part.count)
+        }
+        return Linear(weight: .f32(w), bias: b, outFeatures: rows, inFeatures: inFeatures)
+    }
+
+    /// The kernel format for a GGUF block type, if the quantized kernels compute in it.
+    static func kernelType(_ t: GGMLType) -> recur_qtype? {
+        switch t {
+        case .q8_0: return RECUR_Q8_0
+        case .q4_0: return RECUR_Q4_0
+        case .q4_1: return RECUR_Q4_1
+        default: return nil
+        }
     }
 }

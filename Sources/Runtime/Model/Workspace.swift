@@ -13,9 +13,11 @@ final class Workspace: @unchecked Sendable {
     let activation: FloatBuffer
     let transposed: FloatBuffer
     let headInput: FloatBuffer
+    /// 8-bit activation blocks for quantized linears.
+    let quantScratch: RawBuffer
     let threads: Int
 
-    init(config c: ModelConfig, capacity: Int, threads: Int) {
+    init(config c: ModelConfig, capacity: Int, threads: Int, quantScratchBytes: Int) {
         self.capacity = capacity
         self.threads = threads
         let rows = capacity * c.totalSeqLen
@@ -31,5 +33,6 @@ final class Workspace: @unchecked Sendable {
         activation = FloatBuffer(count: Swift.max(rows * c.feedForwardLength, mlpT ? transposedRows * c.tokenMixFeedForwardLength : 0))
         transposed = FloatBuffer(count: mlpT ? rows * hidden : 0)
         headInput = FloatBuffer(count: capacity * hidden)
+        quantScratch = RawBuffer(byteCount: quantScratchBytes)
     }
 }
