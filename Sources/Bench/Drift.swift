@@ -1,0 +1,87 @@
+import Foundation
+import Runtime
+
+/// How far a quantized model's answers moved from its F32 reference, measured the way llama.cpp's
+/// perplexity tool does it (KL divergence of per-token distributions, same-top-1 rate) plus what
+/// TRM users care about (solve rates, halting decisions, ACT steps).
+///
+/// Both models run with Q-head halting. Distributions are compared cell by cell at every ACT step
+/// both models ran for a puzzle (the first `min(steps_ref, steps_candidate)` steps).
+public struct DriftReport: Sendable, Codable {
+    public var puzzles: Int
+    public var reference: SolveStats
+    public var candidate: SolveStats
+    /// KL(reference || candidate) over the vocabulary, one value per compared cell and step.
+    public var klMean: Double
+    public var klPercentiles: [String: Double]
+    public var klMax: Double
+    public var sameTop1: Double
+    /// Puzzles whose halting step differs between the two models.
+    public var haltingChanged: Int
+    public var comparedCells: Int
+}
+
+public enum Drift {
+    /// Runs `model` with Q-head halting on every puzzle, keeping each step's logits.
+    public static func run(_ model: RecursiveModel, lines: [SudokuLine], batch: Int, threads: Int, maxSteps: Int? = nil) throws -> [ModelOutput] {
+        let inputs = lines.map { ModelInput(tokens: $0.puzzle.tokens) }
+        let runner = try ACTRunner(model: model, batchSize: batch, policy: .qHead, maxSteps: maxSteps, threads: threads)
+        runner.recordLogits = true
+        var outputs = [ModelOutput?](repeating: nil, count: inputs.count)
+        try runner.run(inputs) { outputs[$0.index] = $0 }
+        return outputs.compactMap { $0 }
+    }
+
+    /// Compares a candidate's outputs with the reference's (both from `run`, same puzzles).
+    public static func compare(reference ref: [ModelOutput], candidate cand: [ModelOutput], lines: [SudokuLine], vocab: Int) -> DriftReport {
+        var kls: [Double] = []
+        var same = 0
+        var report = DriftReport(puzzles: lines.count, reference: SolveStats(), candidate: SolveStats(), klMean: 0,
+                                 klPercentiles: [:], klMax: 0, sameTop1: 0, haltingChanged: 0, comparedCells: 0)
+        for (i, line) in lines.enumerated() {
+            let r = ref[i], c = cand[i]
+            report.reference.add(prediction: r.prediction, steps: r.steps, line: line)
+            report.candidate.add(prediction: c.prediction, steps: c.steps, line: line)
+            if r.steps != c.steps { report.haltingChanged += 1 }
+            for step in 0..<min(r.steps, c.steps) {
+                let p = r.stepLogits[step], q = c.stepLogits[step]
+                for cell in 0..<(p.count / vocab) {
+                    let range = cell * vocab..<(cell + 1) * vocab
+                    let (kl, agree) = klDivergence(p[range], q[range])
+                    kls.append(kl)
+                    if agree { same += 1 }
+                }
+            }
+        }
+        kls.sort()
+        report.comparedCells = kls.count
+        report.klMean = kls.reduce(0, +) / Double(max(kls.count, 1))
+        report.klMax = kls.last ?? 0
+        for p in [50.0, 90, 95, 99, 99.9] {
+            report.klPercentiles[String(format: "p%g", p)] = percentile(kls, p)
+        }
+        report.sameTop1 = Double(same) / Double(max(kls.count, 1))
+        return report
+    }
+
+    /// KL(softmax(p) || softmax(q)) in double precision, and whether both argmaxes agree.
+    static func klDivergence(_ p: ArraySlice<Float>, _ q: ArraySlice<Float>) -> (Double, Bool) {
+        func logSoftmax(_ x: ArraySlice<Float>) -> [Double] {
+            let m = Double(x.max() ?? 0)
+            let lse = m + log(x.reduce(0.0) { $0 + exp(Double($1) - m) })
+            return x.map { Double($0) - lse }
+        }
+        let lp = logSoftmax(p), lq = logSoftmax(q)
+        var kl = 0.0
+        for j in 0..<lp.count { kl += exp(lp[j]) * (lp[j] - lq[j]) }
+        let ap = lp.indices.max { lp[$0] < lp[$1] }, aq = lq.indices.max { lq[$0] < lq[$1] }
+        return (max(kl, 0), ap == aq)
+    }
+
+    /// Nearest-rank percentile of sorted values.
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
+        return sorted[min(max(rank, 0), sorted.count - 1)]
+    }
+}
