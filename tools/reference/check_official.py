@@ -18,7 +18,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 SHARED = os.path.join(REPO, "..", "shared")
 sys.path.insert(0, HERE)
 
-from recur_reference import load_model, load_sudoku, run_steps  # noqa: E402
+from recur_reference import load_model, load_sudoku  # noqa: E402
 
 
 def main() -> int:
@@ -30,6 +30,7 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--batch", type=int, default=200)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--save", help="torch.save the reference's per-step preds, margins and q logits here")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -49,28 +50,51 @@ def main() -> int:
     preds = [[] for _ in range(steps)]
     q_halt = [[] for _ in range(steps)]
     q_cont = [[] for _ in range(steps)]
+    margins = [[] for _ in range(steps)]
     for start in range(0, limit, args.batch):
-        out = run_steps(model, inputs[start:start + args.batch], pids[start:start + args.batch], steps)
-        for s in range(steps):
-            preds[s].append(out["logits"][s].argmax(-1) - 1)
-            q_halt[s].append(out["q_halt"][s])
-            q_cont[s].append(out["q_continue"][s])
+        x, pid = inputs[start:start + args.batch], pids[start:start + args.batch]
+        with torch.no_grad():
+            carry = model.initial_carry(x, pid)
+            for s in range(steps):
+                carry, logits, qh, qc = model.step(carry, x, pid)
+                preds[s].append(logits.argmax(-1) - 1)
+                top2 = logits.topk(2, dim=-1).values
+                margins[s].append(top2[..., 0] - top2[..., 1])
+                q_halt[s].append(qh)
+                q_cont[s].append(qc)
+                print(f"  puzzles {start}..{start + x.shape[0] - 1}: step {s + 1} done at {time.time() - t0:.0f} s",
+                      file=sys.stderr, flush=True)
     elapsed = time.time() - t0
 
     total_mismatch = 0
     max_dqh = max_dqc = 0.0
+    details = []
     print(f"{'step':>4} {'token mismatches':>16} {'max|dq_halt|':>13} {'max|dq_cont|':>13}")
     for s in range(steps):
         got = torch.cat(preds[s])
         want = torch.tensor(expected["preds"][s][:limit], dtype=got.dtype)
-        mism = int((got != want).sum())
-        dqh = float((torch.cat(q_halt[s]) - torch.tensor(expected["q_halt"][s][:limit])).abs().max())
+        bad = (got != want).nonzero().tolist()
+        margin = torch.cat(margins[s])
+        dqh_all = (torch.cat(q_halt[s]) - torch.tensor(expected["q_halt"][s][:limit])).abs()
+        dqh = float(dqh_all.max())
         dqc = float((torch.cat(q_cont[s]) - torch.tensor(expected["q_continue"][s][:limit])).abs().max())
-        total_mismatch += mism
+        total_mismatch += len(bad)
         max_dqh, max_dqc = max(max_dqh, dqh), max(max_dqc, dqc)
-        print(f"{s + 1:>4} {mism:>16} {dqh:>13.3e} {dqc:>13.3e}")
+        print(f"{s + 1:>4} {len(bad):>16} {dqh:>13.3e} {dqc:>13.3e}")
+        for puzzle, cell in bad:
+            details.append(f"  step {s + 1} puzzle {puzzle} cell {cell}: reference {int(got[puzzle, cell])}, "
+                           f"official {int(want[puzzle, cell])}, reference top-2 logit margin "
+                           f"{float(margin[puzzle, cell]):.3e}, |dq_halt| of this puzzle {float(dqh_all[puzzle]):.3e}")
     print(f"total token mismatches: {total_mismatch} of {limit * 81 * steps}; "
           f"max |dq_halt| {max_dqh:.3e}, max |dq_continue| {max_dqc:.3e}; reference run {elapsed:.1f} s")
+    if details:
+        print("mismatching cells:")
+        print("\n".join(details))
+    if args.save:
+        torch.save(dict(preds=torch.stack([torch.cat(p) for p in preds]).to(torch.int8),
+                        margins=torch.stack([torch.cat(m) for m in margins]),
+                        q_halt=torch.stack([torch.cat(q) for q in q_halt]),
+                        q_continue=torch.stack([torch.cat(q) for q in q_cont])), args.save)
     print("MATCH" if total_mismatch == 0 else "MISMATCH")
     return 0 if total_mismatch == 0 else 1
 
