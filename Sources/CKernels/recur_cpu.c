@@ -76,6 +76,7 @@ static uint32_t detect_features(void) { return 0; }
 #endif
 
 static const uint32_t avx2_needs = RECUR_CPU_AVX2 | RECUR_CPU_FMA | RECUR_CPU_F16C;
+static const uint32_t avxvnni_needs = RECUR_CPU_AVX2 | RECUR_CPU_FMA | RECUR_CPU_F16C | RECUR_CPU_AVXVNNI;
 static const uint32_t avx512_needs = RECUR_CPU_AVX2 | RECUR_CPU_FMA | RECUR_CPU_F16C |
                                      RECUR_CPU_AVX512F | RECUR_CPU_AVX512BW |
                                      RECUR_CPU_AVX512VL | RECUR_CPU_AVX512VNNI;
@@ -97,6 +98,7 @@ static int parse_isa(const char *s, recur_isa *out) {
     buf[n] = 0;
     if (!strcmp(buf, "scalar")) *out = RECUR_ISA_SCALAR;
     else if (!strcmp(buf, "avx2")) *out = RECUR_ISA_AVX2;
+    else if (!strcmp(buf, "avxvnni")) *out = RECUR_ISA_AVXVNNI;
     else if (!strcmp(buf, "avx512")) *out = RECUR_ISA_AVX512;
     else return 0;
     return 1;
@@ -106,6 +108,7 @@ static int supported_by(uint32_t features, recur_isa isa) {
     switch (isa) {
     case RECUR_ISA_SCALAR: return 1;
     case RECUR_ISA_AVX2: return (features & avx2_needs) == avx2_needs;
+    case RECUR_ISA_AVXVNNI: return (features & avxvnni_needs) == avxvnni_needs;
     case RECUR_ISA_AVX512: return (features & avx512_needs) == avx512_needs;
     }
     return 0;
@@ -113,9 +116,10 @@ static int supported_by(uint32_t features, recur_isa isa) {
 
 static void init_isa(void) {
     g_features = detect_features();
-    g_best = supported_by(g_features, RECUR_ISA_AVX512) ? RECUR_ISA_AVX512
-             : supported_by(g_features, RECUR_ISA_AVX2) ? RECUR_ISA_AVX2
-                                                         : RECUR_ISA_SCALAR;
+    g_best = supported_by(g_features, RECUR_ISA_AVX512)    ? RECUR_ISA_AVX512
+             : supported_by(g_features, RECUR_ISA_AVXVNNI) ? RECUR_ISA_AVXVNNI
+             : supported_by(g_features, RECUR_ISA_AVX2)    ? RECUR_ISA_AVX2
+                                                           : RECUR_ISA_SCALAR;
     recur_isa choice = g_best;
     const char *env = getenv("RECUR_ISA");
     if (env && *env) {
@@ -163,6 +167,7 @@ const char *recur_isa_name(recur_isa isa) {
     switch (isa) {
     case RECUR_ISA_SCALAR: return "scalar";
     case RECUR_ISA_AVX2: return "avx2";
+    case RECUR_ISA_AVXVNNI: return "avxvnni";
     case RECUR_ISA_AVX512: return "avx512";
     }
     return "unknown";

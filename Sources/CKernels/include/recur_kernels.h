@@ -3,7 +3,7 @@
 // Rules for everything declared here:
 // - No allocation, no I/O, no global state beyond the ISA choice and the thread count.
 // - Every kernel has a scalar reference; SIMD variants (AVX2+FMA+F16C, AVX-512 F/BW/VL/VNNI) are
-//   picked once from CPUID, or forced with RECUR_ISA=scalar|avx2|avx512 (tests use recur_isa_set).
+//   picked once from CPUID, or forced with RECUR_ISA=scalar|avx2|avxvnni|avx512 (tests use recur_isa_set).
 // - Matrices are row-major and contiguous unless a stride is passed. Sizes are int64_t.
 #ifndef RECUR_KERNELS_H
 #define RECUR_KERNELS_H

@@ -1,2 +1,0 @@
-import XCTest
-final class RuntimeTestsPlaceholder: XCTestCase { func testBuilds() {} }
