@@ -36,6 +36,9 @@ struct Solve: ParsableCommand {
     @Flag(name: .long, help: "Score against the listed solutions: valid by the rules, exact match, token accuracy.")
     var check = false
 
+    @Flag(name: .long, help: "With --format jsonl, add the predicted grid of every ACT step ('step_predictions').")
+    var trace = false
+
     func run() throws {
         guard let input else { throw CLIError("pass --input FILE (or '-' for stdin) with one puzzle per line") }
         let text: String
@@ -60,6 +63,7 @@ struct Solve: ParsableCommand {
         }
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let runner = try ACTRunner(model: net, batchSize: batch, policy: halt == .qhead ? .qHead : .maxSteps, maxSteps: maxSteps, threads: threads)
+        runner.recordEveryStep = trace
         let inputs = lines.map { ModelInput(tokens: $0.puzzle.tokens) }
 
         var score = Score()
@@ -94,6 +98,7 @@ struct Solve: ParsableCommand {
                 "index": out.index + 1, "puzzle": line.puzzle.string, "prediction": solved.string,
                 "steps": out.steps, "valid": valid, "q_halt": out.qHalt.map(Double.init), "q_continue": out.qContinue.map(Double.init),
             ]
+            if trace { object["step_predictions"] = out.stepPredictions.map { Sudoku(prediction: $0).string } }
             if let exact { object["exact"] = exact }
             if let accuracy { object["token_accuracy"] = accuracy }
             if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
