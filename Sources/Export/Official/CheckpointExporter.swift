@@ -76,8 +76,8 @@ public enum CheckpointExporter {
             try writer.addTensor(name: plan.name, shape: plan.shape, floats: values, type: policy.type(for: plan))
         }
         try writer.write(to: output)
-        let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
-        return Summary(output: output, config: arch.config, tensorCount: arch.tensors.count, fileBytes: bytes ?? 0, notes: arch.notes)
+        let bytes = ((try? FileManager.default.attributesOfItem(atPath: output))?[.size] as? Int) ?? 0
+        return Summary(output: output, config: arch.config, tensorCount: arch.tensors.count, fileBytes: bytes, notes: arch.notes)
     }
 
     /// llama.cpp's `general.file_type` (LLAMA_FTYPE_*) for the dominant weight type.
