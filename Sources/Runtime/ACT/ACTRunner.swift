@@ -102,6 +102,9 @@ public final class ACTRunner {
     /// Solves every input, calling `emit` as each one halts (not in input order).
     public func run(_ inputs: [ModelInput], emit: (ModelOutput) throws -> Void) throws {
         for (i, x) in inputs.enumerated() { try validate(x, index: i) }
+        // The thread count is process-wide and sizes the attention scratch: restore ours in case
+        // another runner changed it since this one was made.
+        recur_set_num_threads(Int32(threads))
         let c = model.config
         let slotSize = c.totalSeqLen * c.hiddenSize
         let cells = c.seqLen * c.vocabSize
