@@ -10,8 +10,6 @@
 #include "f32_ops.h"
 #include "recur_half.h"
 
-#include <cblas.h>
-#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -77,17 +75,18 @@ static void swiglu_scalar(const float *gate_up, float *out, int64_t rows, int64_
 }
 
 // Max-subtracted softmax of one row, normalized by multiplying with 1/sum like PyTorch's CPU
-// kernel. NaN inputs make the whole row NaN (the max skips them, the sum does not).
+// kernel. NaN inputs make the whole row NaN (the max skips them, the sum does not). The sum is
+// accumulated in double so the reference does not drift with the row length.
 static void softmax_row_scalar(float *v, int64_t n) {
     float m = -INFINITY;
     for (int64_t i = 0; i < n; i++)
         if (v[i] > m) m = v[i];
-    float sum = 0;
+    double sum = 0;
     for (int64_t i = 0; i < n; i++) {
         v[i] = expf(v[i] - m);
         sum += v[i];
     }
-    const float inv = 1.0f / sum;
+    const float inv = 1.0f / (float)sum;
     for (int64_t i = 0; i < n; i++) v[i] *= inv;
 }
 
@@ -227,77 +226,6 @@ static const recur_f32_ops *ops(void) {
 
 static int64_t chunks(int64_t n) { return (n + CHUNK - 1) / CHUNK; }
 static int64_t chunk_len(int64_t c, int64_t n) { return c * CHUNK + CHUNK <= n ? CHUNK : n - c * CHUNK; }
-
-// ---- linear
-
-// Output tiles of a fixed size, each one single-threaded cblas_sgemm call, spread over our OpenMP
-// threads. OpenBLAS's own threading rounds some elements differently depending on the thread
-// count (it repartitions the matrix); fixed tiles make the result independent of it, and keep one
-// thread pool instead of two pools spinning against each other.
-#ifndef LINEAR_ROWS
-#define LINEAR_ROWS ((int64_t)256)
-#endif
-#ifndef LINEAR_COLS
-#define LINEAR_COLS ((int64_t)64)
-#endif
-
-// Fallback for sizes a 32-bit BLAS index cannot describe; never hit by real models.
-static void linear_naive(const float *x, const float *w, float *y, int64_t m, int64_t n,
-                         int64_t k) {
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) {
-            float s = 0;
-            for (int64_t t = 0; t < k; t++) s += x[i * k + t] * w[j * k + t];
-            y[i * n + j] += s;
-        }
-}
-
-typedef struct {
-    const float *x, *w;
-    float *y;
-    int64_t m, n, k, col_tiles;
-} linear_ctx;
-
-static void linear_body(void *p, int64_t i0, int64_t i1, int thread) {
-    (void)thread;
-    const linear_ctx *c = p;
-    for (int64_t item = i0; item < i1; item++) {
-        const int64_t r0 = (item / c->col_tiles) * LINEAR_ROWS, c0 = (item % c->col_tiles) * LINEAR_COLS;
-        const int64_t rows = c->m - r0 < LINEAR_ROWS ? c->m - r0 : LINEAR_ROWS;
-        const int64_t cols = c->n - c0 < LINEAR_COLS ? c->n - c0 : LINEAR_COLS;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)c->k, 1.0f,
-                    c->x + r0 * c->k, (int)c->k, c->w + c0 * c->k, (int)c->k, 1.0f,
-                    c->y + r0 * c->n + c0, (int)c->n);
-    }
-}
-
-// y += x w^T, y already holding zeros or the bias rows (the bias is added as torch.addmm does).
-static void gemm_nt_accumulate(const float *x, const float *w, float *y, int64_t m, int64_t n,
-                               int64_t k) {
-    if (k <= 0) return;
-    if (n > INT_MAX || k > INT_MAX) {
-        linear_naive(x, w, y, m, n, k);
-        return;
-    }
-    recur_blas_single_threaded();
-    linear_ctx c = {.x = x, .w = w, .y = y, .m = m, .n = n, .k = k,
-                    .col_tiles = (n + LINEAR_COLS - 1) / LINEAR_COLS};
-    const int64_t items = ((m + LINEAR_ROWS - 1) / LINEAR_ROWS) * c.col_tiles;
-    recur_parallel_for(items, 2 * LINEAR_ROWS * LINEAR_COLS * k, linear_body, &c);
-}
-
-void recur_f32_linear(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k) {
-    if (m <= 0 || n <= 0) return;
-    memset(y, 0, (size_t)m * (size_t)n * sizeof(float));
-    gemm_nt_accumulate(x, w, y, m, n, k);
-}
-
-void recur_f32_linear_bias(const float *x, const float *w, const float *bias, float *y,
-                           int64_t m, int64_t n, int64_t k) {
-    if (m <= 0 || n <= 0) return;
-    for (int64_t i = 0; i < m; i++) memcpy(y + i * n, bias, (size_t)n * sizeof(float));
-    gemm_nt_accumulate(x, w, y, m, n, k);
-}
 
 // ---- element-wise
 

@@ -57,10 +57,14 @@ void recur_set_num_threads(int n);
 int recur_get_num_threads(void);
 
 // ---------------------------------------------------------------------------------------------
-// FP32 kernels (f32.c: dispatch + scalar, arch/x86/f32_avx2.c, arch/x86/f32_avx512.c)
+// FP32 kernels (f32.c: dispatch + scalar, f32_linear.c, arch/x86/f32_avx*.c, arch/x86/attention_avx*.c)
+//
+// Every kernel gives the same bits whatever recur_get_num_threads() is. Across SIMD tiers the
+// results are bit-identical except where a tier reorders a sum or uses the polynomial exp (RMS norm,
+// softmax, SwiGLU, exp, attention); Tests/CKernelsTests states those tolerances.
 
 // y[m, n] = x[m, k] * w[n, k]^T  (a linear layer without bias; OpenBLAS cblas_sgemm on fixed
-// 256x64 output tiles spread over the threads).
+// 256x128 output tiles spread over the threads).
 void recur_f32_linear(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
 // y[m, n] = x[m, k] * w[n, k]^T + bias[n]
 void recur_f32_linear_bias(const float *x, const float *w, const float *bias, float *y,
@@ -81,8 +85,8 @@ void recur_f32_add_rms_norm(float *x, const float *residual, int64_t rows, int64
 // SwiGLU activation: gate_up rows hold [gate(inter) | up(inter)]; out[r, j] = silu(gate) * up.
 void recur_f32_swiglu(const float *gate_up, float *out, int64_t rows, int64_t inter);
 
-// Softmax over each row, in place (max-subtracted, exact expf in scalar; SIMD uses a
-// polynomial exp accurate to ~1 ulp and is tested against scalar with a tolerance).
+// Softmax over each row, in place: exp(x - max) * (1 / sum) like PyTorch's CPU kernel (scalar: expf;
+// SIMD: a polynomial exp, within 2 ulp of exact, 1 ulp measured). A NaN makes its row NaN.
 void recur_f32_softmax(float *x, int64_t rows, int64_t n);
 
 // y[i] = exp(x[i]) (scalar: expf; SIMD: the polynomial exp that softmax and SiLU use, so tests can
@@ -94,31 +98,43 @@ void recur_f32_exp(const float *x, float *y, int64_t n);
 // x is [batch, seq, heads, head_dim] with row stride `row_stride` floats between consecutive
 // (batch, seq) positions (so q and k can be rotated inside a fused qkv buffer).
 // cos/sin are [seq, head_dim] tables (recur_f32_rope_tables builds them like PyTorch does).
+// head_dim must be even (an odd last element is left as it is). The two products are rounded
+// separately (no FMA), as PyTorch's `q * cos + rotate_half(q) * sin` does.
 void recur_f32_rope(float *x, int64_t batch, int64_t seq, int64_t heads, int64_t head_dim,
                     int64_t row_stride, const float *cos, const float *sin);
 // cos/sin[p, i] for p < seq, i < head_dim: inv_freq[j] = 1 / theta^(2j/head_dim),
-// freqs = p * inv_freq (float32), emb = concat(freqs, freqs).
+// freqs = p * inv_freq (float32), emb = concat(freqs, freqs). inv_freq and freqs equal PyTorch's
+// float32 RotaryEmbedding bit for bit; cos/sin are correctly rounded, so they may differ from
+// PyTorch's (1-ulp SLEEF) values by one ulp in a few percent of the entries.
 void recur_f32_rope_tables(float *cos, float *sin, int64_t seq, int64_t head_dim, float theta);
 
 // Non-causal multi-head attention over a fused qkv buffer.
 // qkv: [batch, seq, (heads + 2*kv_heads) * head_dim] (q heads, then k heads, then v heads).
-// out: [batch, seq, heads * head_dim]. scale is usually 1/sqrt(head_dim).
-// scratch: at least recur_f32_attention_scratch(seq) * recur_get_num_threads() floats.
+// out: [batch, seq, heads * head_dim]. scale is usually 1/sqrt(head_dim). heads must be a multiple
+// of kv_heads (query head h reads kv head h / (heads / kv_heads)); otherwise nothing is written.
+// Softmax over all keys, max-subtracted, weighted sum of V divided by the sum at the end.
+// scratch: at least recur_f32_attention_scratch(seq) * recur_get_num_threads() floats, sized with
+// the thread count in force at the call (allocate it again after recur_set_num_threads).
+// No allocation inside, whatever seq is. Called from inside an enclosing OpenMP parallel region it
+// runs on the calling thread and uses the first slot of scratch.
 int64_t recur_f32_attention_scratch(int64_t seq);
 void recur_f32_attention(const float *qkv, float *out, int64_t batch, int64_t seq, int64_t heads,
                          int64_t kv_heads, int64_t head_dim, float scale, float *scratch);
 
-// out[i, :] = scale * table[ids[i], :]
+// out[i, :] = scale * table[ids[i], :]. ids must be valid rows (the caller checks them).
 void recur_f32_embedding(const float *table, const int32_t *ids, float *out, int64_t n,
                          int64_t dim, float scale);
 
-// out[r] = index of the first maximum of row r.
+// out[r] = index of the first maximum of row r; a NaN counts as the maximum (the first NaN wins, as
+// in torch.argmax); -1 for n < 1.
 void recur_f32_argmax(const float *x, int64_t rows, int64_t n, int32_t *out);
 
 // Transpose a [rows, cols] matrix into [cols, rows] (for the TRM token-mixing MLP), batched.
 void recur_f32_transpose(const float *x, float *y, int64_t batch, int64_t rows, int64_t cols);
 
 // Half-precision conversions (IEEE f16 and bfloat16), round-to-nearest-even like numpy/PyTorch.
+// Subnormals and infinities are exact; a NaN stays NaN with its sign and top payload bits, made
+// quiet (the F16C instructions' behaviour, which the scalar code reproduces bit for bit).
 void recur_f16_to_f32(const uint16_t *x, float *y, int64_t n);
 void recur_f32_to_f16(const float *x, uint16_t *y, int64_t n);
 void recur_bf16_to_f32(const uint16_t *x, float *y, int64_t n);
