@@ -1,7 +1,8 @@
 // Quantized linear layer driver: tier choice, threads and cache blocking around the micro-kernels.
 //
 // Each output element is computed by exactly one micro-kernel call over all of k, so the thread
-// count and the blocking never change a result.
+// count, the blocking and which thread takes which chunk never change a result.
+#include <stdatomic.h>
 #include <string.h>
 #ifdef RECUR_HAVE_OPENMP
 #include <omp.h>
@@ -100,22 +101,45 @@ static void run_tiles(const rq_job *job, int64_t i0, int64_t i1, int64_t p0, int
     }
 }
 
-// Thread t of nt: split the panels first (each thread keeps its own weights in its own cache), and
-// the rows too when there are more threads than panels.
-static void run_thread(const rq_job *job, int t, int nt) {
+// Work is cut into chunks of (a block of rows) x (a group of panels), handed out dynamically: a
+// thread that shares its core with another process simply takes fewer chunks instead of holding
+// the others up at the end. About 4 chunks per thread when the work allows (fewer, larger ones for
+// small calls, so the scheduling stays cheap); row blocks never exceed the L2-sized block.
+typedef struct {
+    int64_t rows_per_block, row_blocks, panels_per_group, groups;
+} rq_chunks;
+
+static rq_chunks plan_chunks(const rq_job *job, int nt) {
     const int64_t panels = (job->n + RQ_PANEL - 1) / RQ_PANEL;
     const int64_t row_tiles = (job->m + job->mr - 1) / job->mr;
-    int64_t tn = nt < panels ? nt : panels;
-    if (tn < 1) tn = 1;
-    int64_t tm = nt / tn;
-    if (tm > row_tiles) tm = row_tiles;
-    if (tm < 1) tm = 1;
-    const int64_t ti = t % tn, tj = t / tn;
-    if (tj >= tm) return;
-    const int64_t p0 = panels * ti / tn, p1 = panels * (ti + 1) / tn;
-    const int64_t r0 = row_tiles * tj / tm * job->mr, r1e = row_tiles * (tj + 1) / tm * job->mr;
-    const int64_t r1 = r1e < job->m ? r1e : job->m;
-    if (p0 < p1 && r0 < r1) run_tiles(job, r0, r1, p0, p1);
+    const double work = (double)job->m * (double)job->n * (double)job->a->k;
+    const int64_t target = work / (4.0 * nt) >= (double)(1 << 18) ? 4 * (int64_t)nt : (int64_t)nt;
+    int64_t mc = RQ_ACT_BLOCK_BYTES / (job->a->k > 0 ? job->a->k : 1);
+    mc = mc < job->mr ? job->mr : mc - mc % job->mr;
+    int64_t row_blocks = (job->m + mc - 1) / mc;
+    if (row_blocks * panels < target) { // few panels: cut the rows finer
+        int64_t want = (target + panels - 1) / panels;
+        if (want > row_tiles) want = row_tiles;
+        if (want > row_blocks) {
+            mc = (row_tiles + want - 1) / want * job->mr;
+            row_blocks = (job->m + mc - 1) / mc;
+        }
+    }
+    int64_t groups = (target + row_blocks - 1) / row_blocks;
+    if (groups > panels) groups = panels;
+    if (groups < 1) groups = 1;
+    const int64_t per_group = (panels + groups - 1) / groups;
+    rq_chunks c = {mc, row_blocks, per_group, (panels + per_group - 1) / per_group};
+    return c;
+}
+
+static void run_chunk(const rq_job *job, const rq_chunks *c, int64_t index) {
+    const int64_t panels = (job->n + RQ_PANEL - 1) / RQ_PANEL;
+    const int64_t rb = index / c->groups, pg = index % c->groups;
+    const int64_t r0 = rb * c->rows_per_block, r1 = r0 + c->rows_per_block < job->m ? r0 + c->rows_per_block : job->m;
+    const int64_t p0 = pg * c->panels_per_group;
+    const int64_t p1 = p0 + c->panels_per_group < panels ? p0 + c->panels_per_group : panels;
+    if (r0 < r1 && p0 < p1) run_tiles(job, r0, r1, p0, p1);
 }
 
 static void linear_with(recur_isa isa, const rq_kernels *ks, recur_qtype t, const void *packed, const float *x, float *y,
@@ -129,12 +153,18 @@ static void linear_with(recur_isa isa, const rq_kernels *ks, recur_qtype t, cons
 #ifdef RECUR_HAVE_OPENMP
     const int threads = recur_get_num_threads();
     if (work >= RQ_SERIAL_WORK && threads > 1 && !omp_in_parallel()) {
+        _Atomic int64_t next_chunk = 0;
 #pragma omp parallel num_threads(threads)
         {
             const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
             quantize(x, &a, m * tid / nt, m * (tid + 1) / nt);
+            const rq_chunks c = plan_chunks(&job, nt);
 #pragma omp barrier
-            run_thread(&job, tid, nt);
+            // A plain atomic counter rather than schedule(dynamic): newer clang emits runtime calls
+            // for that which older libomp releases (the system's) lack.
+            for (int64_t i = atomic_fetch_add(&next_chunk, 1); i < c.row_blocks * c.groups;
+                 i = atomic_fetch_add(&next_chunk, 1))
+                run_chunk(&job, &c, i);
         }
         return;
     }
@@ -142,7 +172,7 @@ static void linear_with(recur_isa isa, const rq_kernels *ks, recur_qtype t, cons
     (void)work;
 #endif
     quantize(x, &a, 0, m);
-    run_thread(&job, 0, 1);
+    run_tiles(&job, 0, m, 0, (n + RQ_PANEL - 1) / RQ_PANEL);
 }
 
 int recur_q_linear_isa(recur_isa isa, recur_qtype t, const void *packed, const float *x, float *y, int64_t m,
