@@ -4,8 +4,6 @@ import CKernels
 struct WeightLoader {
     let file: GGUFFile
 
-    func has(_ name: String) -> Bool { file.tensor(name) != nil }
-
     private func info(_ name: String, shape: [Int]) throws -> GGUFTensorInfo {
         guard let info = file.tensor(name) else { throw ModelError.missingTensor(file: file.path, name: name) }
         guard info.shape == shape else {
