@@ -127,7 +127,7 @@ class Inner(nn.Module):
         flag = reset.view(-1, 1, 1)
         return torch.where(flag, self.H_init, z_H), torch.where(flag, self.L_init, z_L)
 
-    def recurse(self, z_H, z_L, x, cos_sin, trace):
+    def h_level(self):
         raise NotImplementedError
 
     def forward(self, z_H: torch.Tensor, z_L: torch.Tensor, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor,
@@ -142,6 +142,19 @@ class Inner(nn.Module):
         q = self.q_head(z_H[:, 0]).to(torch.float32)
         return z_H, z_L, logits, q[..., 0], q[..., 1]
 
+    def recurse(self, z_H, z_L, x, cos_sin, trace):
+        """One ACT step's schedule: H_cycles x (L_cycles x z_L = L(z_L, z_H + x); z_H = H(z_H, z_L))."""
+        h_level = self.h_level()
+        for h in range(self.cfg.H_cycles):
+            for l in range(self.cfg.L_cycles):
+                z_L = self.L_level(z_L, z_H + x, cos_sin)
+                if trace is not None:
+                    trace[f"z_L.h{h}.l{l}"] = z_L.clone()
+            z_H = h_level(z_H, z_L, cos_sin)
+            if trace is not None:
+                trace[f"z_H.h{h}"] = z_H.clone()
+        return z_H, z_L
+
 
 class TRMInner(Inner):
     """TRM: one stack (L_level) updates both states.
@@ -153,16 +166,9 @@ class TRMInner(Inner):
     def _build_levels(self, cfg):
         self.L_level = ReasoningModule(cfg, cfg.L_layers)
 
-    def recurse(self, z_H, z_L, x, cos_sin, trace):
-        for h in range(self.cfg.H_cycles):
-            for l in range(self.cfg.L_cycles):
-                z_L = self.L_level(z_L, z_H + x, cos_sin)
-                if trace is not None:
-                    trace[f"z_L.h{h}.l{l}"] = z_L.clone()
-            z_H = self.L_level(z_H, z_L, cos_sin)
-            if trace is not None:
-                trace[f"z_H.h{h}"] = z_H.clone()
-        return z_H, z_L
+    def h_level(self):
+        """The stack that updates z_H: TRM reuses its one L_level."""
+        return self.L_level
 
 
 class HRMInner(Inner):
@@ -176,16 +182,8 @@ class HRMInner(Inner):
         self.H_level = ReasoningModule(cfg, cfg.H_layers)
         self.L_level = ReasoningModule(cfg, cfg.L_layers)
 
-    def recurse(self, z_H, z_L, x, cos_sin, trace):
-        for h in range(self.cfg.H_cycles):
-            for l in range(self.cfg.L_cycles):
-                z_L = self.L_level(z_L, z_H + x, cos_sin)
-                if trace is not None:
-                    trace[f"z_L.h{h}.l{l}"] = z_L.clone()
-            z_H = self.H_level(z_H, z_L, cos_sin)
-            if trace is not None:
-                trace[f"z_H.h{h}"] = z_H.clone()
-        return z_H, z_L
+    def h_level(self):
+        return self.H_level
 
 
 def make_inner(cfg: ArchConfig) -> Inner:
