@@ -16,6 +16,11 @@ struct Export: ParsableCommand {
     @Option(name: .long, help: "Weight type of the linear layers: f32, f16, q8_0, q4_0, q4_1.")
     var type: String = "f16"
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Type of the tensors whose GGUF name matches PATTERN (glob: * and ?), overriding the default policy; repeatable, first match wins.",
+        valueName: "PATTERN=TYPE"))
+    var tensorType: [String] = []
+
     @Option(name: .long, help: "Training configuration (default: all_config.yaml beside the checkpoint).")
     var config: String?
 
@@ -29,8 +34,9 @@ struct Export: ParsableCommand {
         guard let ggmlType = CheckpointExporter.supportedTypes.first(where: { $0.name.lowercased() == type.lowercased() }) else {
             throw CLIError("unknown --type '\(type)': use one of \(CheckpointExporter.supportedTypes.map { $0.name.lowercased() }.joined(separator: ", "))")
         }
+        let rules = try tensorType.map { try TypePolicy.Rule(parsing: $0) }
         let summary = try CheckpointExporter.export(
-            checkpoint: checkpoint, config: config, output: output, type: ggmlType,
+            checkpoint: checkpoint, config: config, output: output, type: ggmlType, rules: rules,
             overrides: .init(seqLen: seqLen, haltMaxSteps: haltMaxSteps))
         for note in summary.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         let c = summary.config

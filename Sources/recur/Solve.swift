@@ -139,6 +139,9 @@ struct Score {
         s += String(format: "time %.2f s (model load %.2f s), %.2f puzzles/s, %.1f ms per ACT step (median of %d, batch <= %d, %d threads)",
                     seconds, loadSeconds, Double(count) / Swift.max(seconds, 1e-9),
                     1000 * median, sorted.count, runner.batchSize, runner.threads)
+        if let rss = ProcessMemory.residentBytes(), let peak = ProcessMemory.peakResidentBytes() {
+            s += String(format: "\nmemory: %.1f MiB resident, %.1f MiB peak", Double(rss) / 1048576, Double(peak) / 1048576)
+        }
         return s
     }
 }

@@ -4,27 +4,6 @@ import Runtime
 /// `recur export`: an official TRM/HRM checkpoint (PyTorch zip or safetensors, plus
 /// `all_config.yaml`) to one GGUF file.
 public enum CheckpointExporter {
-    /// Which GGUF type each tensor gets. Linear-layer matrices take the requested type; the small
-    /// tensors that set the answer directly (embeddings, initial states, Q-head) stay F32 and the
-    /// LM head stays F32/F16, because quantizing them saves almost nothing and moves every token.
-    public struct TypePolicy: Sendable, CustomStringConvertible {
-        public var weights: GGMLType
-
-        public init(weights: GGMLType) { self.weights = weights }
-
-        public func type(for tensor: OfficialArchitecture.TensorPlan) -> GGMLType {
-            guard tensor.isLinearWeight else { return .f32 }
-            if tensor.name == "output.weight" { return weights == .f32 ? .f32 : .f16 }
-            // Block formats need whole blocks along each row; fall back to F16 where they do not fit.
-            if let inFeatures = tensor.shape.last, inFeatures % weights.blockSize != 0 { return .f16 }
-            return weights
-        }
-
-        public var description: String {
-            "linear=\(weights.name);output=\(weights == .f32 ? "F32" : "F16");embeddings,h_init,l_init,qhead=F32"
-        }
-    }
-
     public struct Summary: Sendable {
         public var output: String
         public var config: ModelConfig
@@ -33,11 +12,11 @@ public enum CheckpointExporter {
         public var notes: [String]
     }
 
-    public static let supportedTypes: [GGMLType] = [.f32, .f16, .q8_0, .q4_0, .q4_1]
+    public static var supportedTypes: [GGMLType] { TypePolicy.supportedTypes }
 
     public static func export(
         checkpoint: String, config configPath: String?, output: String, type: GGMLType,
-        overrides: OfficialArchitecture.Overrides = .init()
+        rules: [TypePolicy.Rule] = [], overrides: OfficialArchitecture.Overrides = .init()
     ) throws -> Summary {
         guard supportedTypes.contains(type) else {
             throw ExportError.unsupportedType("export type \(type.name) is not one of \(supportedTypes.map(\.name).joined(separator: ", "))")
@@ -52,7 +31,9 @@ public enum CheckpointExporter {
         var shapes: [String: [Int]] = [:]
         for (key, tensor) in zip(keys, stateDict.tensors) { shapes[key] = tensor.shape }
         let arch = try OfficialArchitecture(shapes: shapes, config: yaml, checkpointPath: checkpoint, overrides: overrides)
-        let policy = TypePolicy(weights: type)
+        let policy = TypePolicy(weights: type, rules: rules)
+        try policy.checkRules(against: arch.tensors)
+        let types = try arch.tensors.map { try policy.type(for: $0) }
 
         var writer = GGUFWriter()
         for (key, value) in arch.config.metadata { writer.add(key, value) }
@@ -64,7 +45,7 @@ public enum CheckpointExporter {
         writer.add("recur.quantization.policy", .string(policy.description))
         if arch.config.vocabSize == 11 && arch.config.seqLen == 81 { writer.add("recur.task", .string("sudoku")) }
 
-        for plan in arch.tensors {
+        for (plan, tensorType) in zip(arch.tensors, types) {
             guard let source = stateDict[prefix + plan.source] else {
                 throw ExportError.missingTensor(file: checkpoint, name: prefix + plan.source)
             }
@@ -73,7 +54,7 @@ public enum CheckpointExporter {
                 let width = plan.shape.dropFirst().reduce(1, *)
                 values = Array(values[rows.lowerBound * width..<rows.upperBound * width])
             }
-            try writer.addTensor(name: plan.name, shape: plan.shape, floats: values, type: policy.type(for: plan))
+            try writer.addTensor(name: plan.name, shape: plan.shape, floats: values, type: tensorType)
         }
         try writer.write(to: output)
         let bytes = ((try? FileManager.default.attributesOfItem(atPath: output))?[.size] as? Int) ?? 0
