@@ -10,12 +10,12 @@ public enum PyTorchBaseline {
 
     /// Milliseconds per ACT step (fixed batch, no halting) for each batch size.
     public static func measure(script: String, model: String, puzzles: String, batches: [Int], threads: Int,
-                               steps: Int, warmup: Int) throws -> [Int: Spread] {
+                               steps: Int, warmup: Int, stop: StopFlag? = nil) throws -> [Int: Spread] {
         let json = FileManager.default.temporaryDirectory.appendingPathComponent("recur-baseline-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: json) }
         let r = try runPython([script, "--gguf", model, "--data", puzzles, "--batch", batches.map(String.init).joined(separator: ","),
                                "--threads", String(threads), "--steps", String(max(steps, 1)), "--warmup", String(max(warmup, 0)),
-                               "--json", json.path])
+                               "--json", json.path], stop: stop)
         guard r.status == 0, let data = FileManager.default.contents(atPath: json.path) else {
             throw HistoryError("\(script): the PyTorch baseline failed (exit \(r.status)): \(r.stderr.suffix(600))")
         }
@@ -31,7 +31,9 @@ public enum PyTorchBaseline {
 
     struct Output { var status: Int32; var stdout: String; var stderr: String }
 
-    static func runPython(_ args: [String]) throws -> Output {
+    /// Runs python3; when `stop` is set while it runs, the child is terminated (it inherits the
+    /// ignored SIGINT, so Ctrl-C alone would not stop it).
+    static func runPython(_ args: [String], stop: StopFlag? = nil) throws -> Output {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3"] + args
@@ -40,6 +42,15 @@ public enum PyTorchBaseline {
         p.standardError = err
         p.standardInput = FileHandle.nullDevice
         try p.run()
+        if let stop {
+            let pid = p.processIdentifier
+            DispatchQueue.global().async {
+                while p.isRunning {
+                    if stop.isSet { kill(pid, SIGTERM); return }
+                    usleep(100_000)
+                }
+            }
+        }
         final class Box: @unchecked Sendable { var data = Data() }
         let errBox = Box()
         let group = DispatchGroup()
