@@ -15,9 +15,10 @@ struct BenchHistoryCommand: ParsableCommand {
         print("  id  started (UTC)         kind        rows  commit        isa      cpu")
         for r in runs {
             let date = ISO8601DateFormatter().string(from: r.startedAt)
-            print(BenchSupport.pad(String(r.id ?? 0), 4, right: true) + "  \(date)  " + BenchSupport.pad(r.kind, 10)
-                  + BenchSupport.pad(String(r.measurements.count), 5, right: true) + "  " + BenchSupport.pad(String(r.gitCommit.prefix(12)), 12)
-                  + "  " + BenchSupport.pad(r.machine.isa, 7) + "  " + r.machine.cpu + (r.interrupted ? "  (interrupted)" : ""))
+            var line: String = BenchSupport.pad(String(r.id ?? 0), 4, right: true) + "  " + date + "  " + BenchSupport.pad(r.kind, 10)
+            line += BenchSupport.pad(String(r.measurements.count), 5, right: true) + "  " + BenchSupport.pad(String(r.gitCommit.prefix(12)), 12)
+            line += "  " + BenchSupport.pad(r.machine.isa, 7) + "  " + r.machine.cpu
+            print(r.interrupted ? line + "  (interrupted)" : line)
         }
     }
 }
@@ -45,9 +46,10 @@ struct BenchCompareCommand: ParsableCommand {
         print(BenchSupport.pad("configuration", 30) + BenchSupport.pad("figure", 20) + BenchSupport.pad("run \(a)", 13, right: true)
               + BenchSupport.pad("run \(b)", 13, right: true) + "     change  verdict")
         for r in rows {
-            print(BenchSupport.pad(r.configuration, 30) + BenchSupport.pad(r.figure, 20)
-                  + String(format: " %12.4g %12.4g %+9.1f%%  ", r.a, r.b, 100 * r.relativeChange)
-                  + (r.verdict == .regression ? "REGRESSION" : r.verdict == .improvement ? "improvement" : "within noise"))
+            let verdict = r.verdict == .regression ? "REGRESSION" : r.verdict == .improvement ? "improvement" : "within noise"
+            var line: String = BenchSupport.pad(r.configuration, 30) + BenchSupport.pad(r.figure, 20)
+            line += String(format: " %12.4g %12.4g %+9.1f%%  ", r.a, r.b, 100 * r.relativeChange)
+            print(line + verdict)
         }
         let regressions = rows.filter { $0.verdict == .regression }.count
         print("\(regressions) regression(s) of \(rows.count) compared figures. Rule: \(Comparison.rule)")
