@@ -113,7 +113,7 @@ public enum SVGChart {
     /// Bars on a log10 axis (KL divergences span decades between types), value printed on each.
     public static func logBars(title: String, yLabel: String, bars: [(name: String, value: Double)]) -> String {
         let positive = bars.map(\.value).filter { $0 > 0 && $0.isFinite }
-        let lo = floor(log10(positive.min() ?? 1e-3)), hi = max(ceil(log10(positive.max() ?? 1)), lo + 1)
+        let lo = floor(log10(positive.min() ?? 1e-3) - 0.3), hi = max(ceil(log10(positive.max() ?? 1) + 0.1), lo + 1)
         let plotW = width - left - right, plotH = height - top - bottom
         func py(_ v: Double) -> Double {
             guard v > 0 else { return height - bottom }
