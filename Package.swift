@@ -49,7 +49,8 @@ let package = Package(
         ),
         .target(name: "Runtime", dependencies: ["CKernels"]),
         .target(name: "Export", dependencies: ["Runtime", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Bench", dependencies: ["Export", "Runtime"]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "Bench", dependencies: ["Export", "Runtime", "CKernels", "CSQLite"]),
         .executableTarget(
             name: "recur",
             dependencies: ["Bench", "Export", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -59,6 +60,7 @@ let package = Package(
         .testTarget(name: "ExportTests", dependencies: ["Export", "Runtime"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Export", "Runtime"]),
         .testTarget(name: "RecurCLITests", dependencies: ["recur", "Runtime"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "Runtime", "recur"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -21,6 +21,7 @@ SHARED = os.path.join(REPO, "..", "shared")
 sys.path.insert(0, HERE)
 
 from recur_reference import load_model, load_sudoku  # noqa: E402
+from recur_reference.gguf_model import load_gguf  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -50,6 +51,7 @@ def time_batch(model, inputs, pids, steps: int, warmup: int):
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--checkpoint", default=os.path.join(SHARED, "checkpoints", "trm-sudoku-att"))
+    p.add_argument("--gguf", help="time this Recur GGUF file (dequantized to float32) instead of --checkpoint")
     p.add_argument("--data", default=os.path.join(SHARED, "data", "sudoku_eval_2000.txt"))
     p.add_argument("--batch", default="1,16", help="comma-separated batch sizes")
     p.add_argument("--threads", type=int, default=2)
@@ -60,11 +62,18 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     batches = [int(b) for b in args.batch.split(",") if b]
-    model, cfg, _ = load_model(args.checkpoint, seq_len=81)
+    if args.gguf:
+        model, cfg = load_gguf(args.gguf)
+    else:
+        model, cfg, _ = load_model(args.checkpoint, seq_len=81)
     all_inputs, _ = load_sudoku(args.data, max(batches))
-    if all_inputs.shape[0] < max(batches):
-        print(f"{args.data}: only {all_inputs.shape[0]} puzzles, batch {max(batches)} requested", file=sys.stderr)
+    if all_inputs.shape[0] == 0:
+        print(f"{args.data}: no puzzles", file=sys.stderr)
         return 2
+    if all_inputs.shape[0] < max(batches):
+        # A small sample file fills larger batches by repeating its puzzles (the cost is the same).
+        reps = -(-max(batches) // all_inputs.shape[0])
+        all_inputs = all_inputs.repeat(reps, 1)[:max(batches)]
 
     results = []
     print(f"PyTorch {torch.__version__} eager float32, {args.threads} threads, {cpu_model()}")
@@ -82,7 +91,7 @@ def main() -> int:
     if args.json:
         doc = dict(tool="tools/reference/time_steps.py", framework=f"pytorch {torch.__version__}", mode="eager",
                    dtype="float32", device="cpu", cpu=cpu_model(), threads=args.threads,
-                   checkpoint=os.path.basename(os.path.normpath(args.checkpoint)),
+                   checkpoint=os.path.basename(os.path.normpath(args.gguf or args.checkpoint)),
                    arch=cfg.to_json(), results=results)
         tmp = args.json + ".tmp"
         with open(tmp, "w") as f:

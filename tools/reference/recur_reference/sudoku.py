@@ -25,7 +25,7 @@ def load_sudoku(path: str, limit: int) -> Tuple[torch.Tensor, List[str]]:
     with open(path) as f:
         for line_no, line in enumerate(f, 1):
             parts = line.split()
-            if not parts:
+            if not parts or parts[0].startswith("#"):
                 continue
             try:
                 inputs.append(encode_cells(parts[0]))

@@ -1,0 +1,34 @@
+import CKernels
+import Foundation
+
+extension BenchMachine {
+    /// This machine: CPU model from /proc/cpuinfo, the kernel tier Recur runs, logical cores.
+    public static func current() -> BenchMachine {
+        var cpu = "unknown"
+        if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+           let colon = line.firstIndex(of: ":") {
+            cpu = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        let isa = String(cString: recur_isa_name(recur_isa_active()))
+        return BenchMachine(cpu: cpu, isa: isa, cores: ProcessInfo.processInfo.activeProcessorCount)
+    }
+}
+
+public enum GitCommit {
+    /// `git rev-parse HEAD` in the working folder, or "unknown" (no git, not a checkout).
+    public static func current(in directory: String = FileManager.default.currentDirectoryPath) -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git", "rev-parse", "HEAD"]
+        p.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return "unknown" }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return p.terminationStatus == 0 && text.count == 40 ? text : "unknown"
+    }
+}

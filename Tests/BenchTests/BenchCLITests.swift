@@ -1,0 +1,165 @@
+import Bench
+import Foundation
+import XCTest
+
+/// `recur bench ...` run as a user runs it, on a tiny random model so each call takes seconds.
+final class BenchCLITests: XCTestCase {
+    var dir: URL!
+    var model: String { dir.appendingPathComponent("tiny-f16.gguf").path }
+    var puzzles: String { dir.appendingPathComponent("puzzles.txt").path }
+    var history: String { dir.appendingPathComponent("history.sqlite").path }
+
+    override func setUpWithError() throws {
+        dir = try BenchTestSupport.temporaryDirectory()
+        try BenchTestSupport.tinyModel(at: URL(fileURLWithPath: model))
+        try BenchTestSupport.puzzles(at: URL(fileURLWithPath: puzzles))
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    static var binary: URL {
+        var d = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let c = d.appendingPathComponent("recur")
+            if FileManager.default.isExecutableFile(atPath: c.path) { return c }
+            d = d.deletingLastPathComponent()
+        }
+        return BenchTestSupport.repoRoot.appendingPathComponent(".build/debug/recur")
+    }
+
+    func launch(_ args: [String]) throws -> (Process, Pipe, Pipe) {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        p.currentDirectoryURL = BenchTestSupport.repoRoot
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        return (p, out, err)
+    }
+
+    func finish(_ x: (Process, Pipe, Pipe)) -> (status: Int32, stdout: String, stderr: String) {
+        final class Box: @unchecked Sendable { var data = Data() }
+        let errBox = Box()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async { errBox.data = x.2.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let o = x.1.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        x.0.waitUntilExit()
+        return (x.0.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errBox.data, as: UTF8.self))
+    }
+
+    func recur(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) { finish(try launch(args)) }
+
+    func testThroughputDriftHistoryCompareReport() throws {
+        let json = dir.appendingPathComponent("run.json").path
+        let r = try recur(["bench", "--model", model, "--types", "f16,q8_0", "--threads", "1", "--batch", "1,2", "--repetitions", "2",
+                           "--no-baseline", "--input", puzzles, "--history", history, "--json", json])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("ms/step median"), r.stdout)
+        XCTAssertEqual(r.stdout.split(separator: "\n").filter { $0.hasPrefix("Q8_0") }.count, 4, r.stdout)
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let run = try decoder.decode(BenchRun.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        XCTAssertEqual(run.measurements.count, 8)
+        XCTAssertFalse(run.interrupted)
+        let f16 = try XCTUnwrap(run.measurements.first { $0.modelType == "F16" })
+        let expected = try BenchTestSupport.python(["-c", "import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())", model])
+        XCTAssertEqual(f16.modelSHA256, expected.trimmingCharacters(in: .whitespacesAndNewlines))
+        for m in run.measurements {
+            let f = m.figures
+            XCTAssertEqual(m.puzzles, max(3, m.batch).roundedUp(m.batch))
+            XCTAssertLessThanOrEqual(f["ms_per_step_min"]!, f["ms_per_step_median"]!)
+            XCTAssertLessThanOrEqual(f["ms_per_step_median"]!, f["ms_per_step_max"]!)
+            XCTAssertEqual(f["tokens_per_s_median"]!, 81 * f["puzzles_per_s_median"]!, accuracy: 1e-6 * f["tokens_per_s_median"]!)
+            if m.halt == "max" { XCTAssertEqual(f["mean_steps"], 4, "the tiny model's halt_max_steps") }
+        }
+
+        let d = try recur(["bench", "drift", "--model", model, "--types", "q8_0,q4_0", "--input", puzzles, "--history", history, "--batch", "2"])
+        XCTAssertEqual(d.status, 0, d.stderr)
+        for word in ["KL p99.9", "F16 (reference)", "Q8_0", "Q4_0", "same-top1"] { XCTAssertTrue(d.stdout.contains(word), d.stdout) }
+
+        let runs = try HistoryStore(path: history).runs()
+        XCTAssertEqual(runs.map(\.kind), ["throughput", "drift"])
+        let drift = runs[1].measurements
+        XCTAssertEqual(drift.map(\.modelType), ["F16", "Q8_0", "Q4_0"])
+        for name in ["kl_mean", "kl_p50", "kl_p90", "kl_p95", "kl_p99", "kl_p99.9", "kl_max", "same_top1", "token_accuracy", "exact_rate",
+                     "valid_rate", "halting_changed", "mean_steps"] {
+            XCTAssertNotNil(drift[2].figures[name], name)
+        }
+        XCTAssertGreaterThan(drift[2].figures["kl_mean"]!, drift[1].figures["kl_mean"]!, "Q4_0 drifts more than Q8_0")
+
+        let h = try recur(["bench", "history", "--history", history])
+        XCTAssertEqual(h.status, 0, h.stderr)
+        XCTAssertTrue(h.stdout.contains("throughput") && h.stdout.contains("drift"), h.stdout)
+        let c = try recur(["bench", "compare", "1", "1", "--history", history])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        XCTAssertTrue(c.stdout.contains("0 regression(s) of 8"), c.stdout)
+        let out = dir.appendingPathComponent("report").path
+        let rep = try recur(["bench", "report", "--history", history, "--output", out])
+        XCTAssertEqual(rep.status, 0, rep.stderr)
+        for file in ["report.md", "drift-kl.svg", "throughput-b1-max.svg", "throughput-b2-qhead.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(file)"), file)
+        }
+    }
+
+    func testTwoProcessesShareOneHistory() throws {
+        let args = ["bench", "--model", model, "--threads", "1", "--batch", "1", "--repetitions", "1", "--halt", "max", "--no-baseline",
+                    "--input", puzzles, "--history", history]
+        let a = try launch(args), b = try launch(args)
+        let ra = finish(a), rb = finish(b)
+        XCTAssertEqual(ra.status, 0, ra.stderr)
+        XCTAssertEqual(rb.status, 0, rb.stderr)
+        let runs = try HistoryStore(path: history).runs()
+        XCTAssertEqual(runs.count, 2)
+        XCTAssertEqual(runs.map(\.measurements.count), [1, 1])
+    }
+
+    func testCorruptHistoryIsAnErrorNotDataLoss() throws {
+        try Data(repeating: 0x5A, count: 4096).write(to: URL(fileURLWithPath: history))
+        let r = try recur(["bench", "history", "--history", history])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains(history) && r.stderr.contains("not a Recur benchmark history"), r.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: history)), Data(repeating: 0x5A, count: 4096))
+    }
+
+    func testCtrlCStoresThePartialRun() throws {
+        let p = try launch(["bench", "--model", model, "--threads", "1", "--batch", "1", "--repetitions", "100000", "--halt", "max",
+                            "--no-baseline", "--input", puzzles, "--history", history])
+        Thread.sleep(forTimeInterval: 3)
+        kill(p.0.processIdentifier, SIGINT)
+        let r = finish(p)
+        XCTAssertEqual(r.status, 130, r.stderr)
+        XCTAssertTrue(r.stderr.contains("interrupted"), r.stderr)
+        let runs = try HistoryStore(path: history).runs()
+        XCTAssertEqual(runs.count, 1)
+        XCTAssertTrue(runs[0].interrupted)
+        let m = try XCTUnwrap(runs[0].measurements.first)
+        XCTAssertGreaterThan(m.repetitions, 0)
+        XCTAssertLessThan(m.repetitions, 100000)
+    }
+
+    func testSameRunPyTorchBaseline() throws {
+        if (try? BenchTestSupport.python(["-c", "import torch, gguf, yaml"])) == nil {
+            let message = "PyTorch or gguf not installed"
+            if ProcessInfo.processInfo.environment["RECUR_REQUIRE_REFERENCE"] == "1" { XCTFail(message) }
+            throw XCTSkip(message)
+        }
+        let r = try recur(["bench", "--model", model, "--threads", "1", "--batch", "2", "--repetitions", "2", "--halt", "max",
+                           "--input", puzzles, "--history", history])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("PyTorch eager F32 (t1b2)"), r.stdout)
+        let run = try XCTUnwrap(try HistoryStore(path: history).runs().first)
+        let torch = try XCTUnwrap(run.measurements.first { $0.engine == "pytorch" })
+        XCTAssertEqual(torch.batch, 2)
+        let recurRow = try XCTUnwrap(run.measurements.first { $0.engine == "recur" })
+        let ratio = try XCTUnwrap(recurRow.figures["speedup_vs_pytorch"])
+        XCTAssertEqual(ratio, torch.figures["ms_per_step_median"]! / recurRow.figures["ms_per_step_median"]!, accuracy: 1e-9 * ratio)
+    }
+}
+
+extension Int {
+    func roundedUp(_ m: Int) -> Int { (self + m - 1) / m * m }
+}
