@@ -3,9 +3,7 @@ import Foundation
 import Runtime
 
 /// Makes Q8_0 / Q4_0 / ... variants of an F32 or F16 GGUF, so `recur bench --types` can measure
-/// every type from the one file a user has. The type policy is the exporter's: block-stack linear
-/// weights take the requested type (F16 where a row is not whole blocks), the LM head F16 (F32
-/// for an F32 target), everything else F32.
+/// every type from the one file a user has, with the exporter's default type policy.
 public enum Requantizer {
     public static let supportedTypes: [GGMLType] = CheckpointExporter.supportedTypes
 
@@ -34,16 +32,13 @@ public enum Requantizer {
         for (key, value) in file.metadata where key != "general.file_type" && key != "recur.quantization.policy" {
             writer.add(key, value)
         }
-        writer.add("recur.quantization.policy", .string(CheckpointExporter.TypePolicy(weights: type).description))
+        let policy = TypePolicy(weights: type)
+        writer.add("recur.quantization.policy", .string(policy.description))
         writer.add("recur.bench.requantized_from", .string(URL(fileURLWithPath: source).lastPathComponent))
         for t in file.tensors {
             let values = try file.floats(t.name)
-            var target = GGMLType.f32
-            if isStackLinear(t.name, shape: t.shape) {
-                target = t.rowLength % type.blockSize == 0 ? type : .f16
-            } else if t.name == "output.weight" {
-                target = type == .f32 ? .f32 : .f16
-            }
+            let linear = isStackLinear(t.name, shape: t.shape) || t.name == "output.weight"
+            let target = try policy.type(name: t.name, shape: t.shape, isLinearWeight: linear)
             try writer.addTensor(name: t.name, shape: t.shape, floats: values, type: target)
         }
         try writer.write(to: output)

@@ -158,6 +158,35 @@ final class BenchCLITests: XCTestCase {
         let ratio = try XCTUnwrap(recurRow.figures["speedup_vs_pytorch"])
         XCTAssertEqual(ratio, torch.figures["ms_per_step_median"]! / recurRow.figures["ms_per_step_median"]!, accuracy: 1e-9 * ratio)
     }
+
+    /// The baseline's GGUF loader runs the same network as the official checkpoint: an F32 export
+    /// loaded back into PyTorch gives the checkpoint's own logits and Q-logits.
+    func testBaselineLoadsTheSameNetworkAsTheCheckpoint() throws {
+        let root = BenchTestSupport.repoRoot
+        let checkpointDir = root.deletingLastPathComponent().appendingPathComponent("shared/checkpoints/trm-sudoku-att")
+        let data = root.deletingLastPathComponent().appendingPathComponent("shared/data/sudoku_eval_2000.txt")
+        let required = ProcessInfo.processInfo.environment["RECUR_REQUIRE_REFERENCE"] == "1"
+        guard FileManager.default.fileExists(atPath: checkpointDir.path),
+              (try? BenchTestSupport.python(["-c", "import torch, gguf, yaml"])) != nil else {
+            if required { XCTFail("the shared checkpoint, PyTorch or gguf is missing") }
+            throw XCTSkip("the shared checkpoint, PyTorch or gguf is missing")
+        }
+        let gguf = dir.appendingPathComponent("trm-f32.gguf").path
+        let export = try recur(["export", checkpointDir.appendingPathComponent("step_10788").path, "-o", gguf, "--type", "f32"])
+        XCTAssertEqual(export.status, 0, export.stderr)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "tools/reference/check_gguf_loader.py", "--gguf", gguf, "--checkpoint", checkpointDir.path,
+                       "--data", data.path, "--puzzles", "2", "--steps", "2", "--tol", "1e-5"]
+        p.currentDirectoryURL = root
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, "largest differences: \(text)")
+        XCTAssertTrue(text.contains("logits"), text)
+    }
 }
 
 extension Int {

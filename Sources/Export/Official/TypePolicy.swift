@@ -48,18 +48,24 @@ public struct TypePolicy: Sendable, CustomStringConvertible {
 
     /// The type of one tensor; throws when a rule asks for a block type the tensor's rows cannot hold.
     public func type(for tensor: OfficialArchitecture.TensorPlan) throws -> GGMLType {
-        if let rule = rules.first(where: { $0.matches(tensor.name) }) {
-            guard let inFeatures = tensor.shape.last, inFeatures % rule.type.blockSize == 0 else {
+        try type(name: tensor.name, shape: tensor.shape, isLinearWeight: tensor.isLinearWeight)
+    }
+
+    /// The same for a tensor known by name and shape (`isLinearWeight`: a matrix of a linear layer,
+    /// the LM head included).
+    public func type(name: String, shape: [Int], isLinearWeight: Bool) throws -> GGMLType {
+        let rowLength = shape.last ?? 0
+        if let rule = rules.first(where: { $0.matches(name) }) {
+            guard rowLength % rule.type.blockSize == 0 else {
                 throw ExportError.unsupportedType(
-                    "tensor type rule '\(rule)': \(tensor.name) has rows of \(tensor.shape.last ?? 0) values, not whole \(rule.type.name) blocks of \(rule.type.blockSize)")
+                    "tensor type rule '\(rule)': \(name) has rows of \(rowLength) values, not whole \(rule.type.name) blocks of \(rule.type.blockSize)")
             }
             return rule.type
         }
-        guard tensor.isLinearWeight else { return .f32 }
-        if tensor.name == "output.weight" { return weights == .f32 ? .f32 : .f16 }
+        guard isLinearWeight else { return .f32 }
+        if name == "output.weight" { return weights == .f32 ? .f32 : .f16 }
         // Block formats need whole blocks along each row; fall back to F16 where they do not fit.
-        if let inFeatures = tensor.shape.last, inFeatures % weights.blockSize != 0 { return .f16 }
-        return weights
+        return rowLength % weights.blockSize == 0 ? weights : .f16
     }
 
     /// Rejects rules that match no tensor: a typo would otherwise silently export the default.
