@@ -90,7 +90,7 @@ struct BenchRunCommand: ParsableCommand {
         if !noBaseline, !stop.isSet {
             if !PyTorchBaseline.isAvailable() {
                 print("PyTorch not installed: no baseline")
-            } else if let script = BenchSupport.locate("tools/reference/time_steps.py") {
+            } else if let script = ShippedFile.locate("tools/reference/time_steps.py") {
                 let reference = variants.first { [.f32, .f16, .bf16].contains($0.type) } ?? variants[0]
                 for t in threadList where !stop.isSet {
                     BenchSupport.progress("PyTorch eager baseline, \(t) threads, batch \(batchList.map(String.init).joined(separator: ","))")

@@ -5,21 +5,8 @@ import Runtime
 
 /// What the bench commands share: locating shipped files, Ctrl-C, progress, model variants.
 enum BenchSupport {
-    /// `relative` (e.g. `models/sudoku-samples.txt`) looked up from the working folder, then from
-    /// the executable's folders upwards, as `DefaultModel` does for the model.
-    static func locate(_ relative: String) -> String? {
-        let fm = FileManager.default
-        var candidates = [URL(fileURLWithPath: fm.currentDirectoryPath)]
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<6 {
-            candidates.append(dir)
-            dir = dir.deletingLastPathComponent()
-        }
-        return candidates.map { $0.appendingPathComponent(relative).path }.first { fm.fileExists(atPath: $0) }
-    }
-
     static func puzzles(_ input: String?, limit: Int?) throws -> (path: String, lines: [SudokuLine]) {
-        guard let path = input ?? locate("models/sudoku-samples.txt") else {
+        guard let path = input ?? ShippedFile.locate("models/sudoku-samples.txt") else {
             throw CLIError("no puzzles given and models/sudoku-samples.txt was not found; pass --input FILE")
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("\(path): cannot read the file") }

@@ -1,11 +1,9 @@
 import Foundation
 
-/// Finds the model `recur` uses when none is named: the shipped file in `models/`, looked up from
-/// the working directory and then from the executable's folders upwards (a build inside a checkout).
-enum DefaultModel {
-    static let fileName = "trm-sudoku-att-f16.gguf"
-
-    static func path() throws -> String {
+/// Files shipped in the checkout (`models/...`), looked up from the working folder and then from
+/// the executable's folders upwards (a build inside a checkout).
+enum ShippedFile {
+    static func locate(_ relative: String) -> String? {
         let fm = FileManager.default
         var candidates = [URL(fileURLWithPath: fm.currentDirectoryPath)]
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
@@ -13,11 +11,19 @@ enum DefaultModel {
             candidates.append(dir)
             dir = dir.deletingLastPathComponent()
         }
-        for base in candidates {
-            let file = base.appendingPathComponent("models").appendingPathComponent(fileName).path
-            if fm.fileExists(atPath: file) { return file }
+        return candidates.map { $0.appendingPathComponent(relative).path }.first { fm.fileExists(atPath: $0) }
+    }
+}
+
+/// The model `recur` uses when none is named.
+enum DefaultModel {
+    static let fileName = "trm-sudoku-att-f16.gguf"
+
+    static func path() throws -> String {
+        guard let file = ShippedFile.locate("models/\(fileName)") else {
+            throw CLIError("no model given and models/\(fileName) was not found from the current folder or the recur binary; pass --model FILE.gguf")
         }
-        throw CLIError("no model given and models/\(fileName) was not found from the current folder or the recur binary; pass --model FILE.gguf")
+        return file
     }
 }
 
