@@ -55,12 +55,14 @@ let package = Package(
             name: "recur",
             dependencies: ["Bench", "Export", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CKernels"]),
-        .testTarget(name: "ExportTests", dependencies: ["Export", "Runtime"]),
-        .testTarget(name: "ConformanceTests", dependencies: ["Export", "Runtime"]),
-        .testTarget(name: "RecurCLITests", dependencies: ["recur", "Runtime"]),
-        .testTarget(name: "BenchTests", dependencies: ["Bench", "Runtime", "recur"]),
+        // Helpers every test target shares (seeded random data, repository paths).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CKernels", "TestSupport"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Runtime", "TestSupport"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["Export", "Runtime", "TestSupport"]),
+        .testTarget(name: "RecurCLITests", dependencies: ["recur", "Runtime", "TestSupport"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "Runtime", "recur", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// The same weights in PyTorch eager FP32, timed in the same invocation by
 /// tools/reference/time_steps.py: a speed figure means little without a same-run yardstick.
@@ -29,39 +30,19 @@ public enum PyTorchBaseline {
         return out
     }
 
-    struct Output { var status: Int32; var stdout: String; var stderr: String }
-
     /// Runs python3; when `stop` is set while it runs, the child is terminated (it inherits the
     /// ignored SIGINT, so Ctrl-C alone would not stop it).
-    static func runPython(_ args: [String], stop: StopFlag? = nil) throws -> Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3"] + args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
+    static func runPython(_ args: [String], stop: StopFlag? = nil) throws -> Subprocess.Result {
+        let child = try Subprocess("/usr/bin/env", ["python3"] + args)
         if let stop {
-            let pid = p.processIdentifier
+            let process = child.process, pid = child.pid
             DispatchQueue.global().async {
-                while p.isRunning {
+                while process.isRunning {
                     if stop.isSet { kill(pid, SIGTERM); return }
                     usleep(100_000)
                 }
             }
         }
-        final class Box: @unchecked Sendable { var data = Data() }
-        let errBox = Box()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errBox.data = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        p.waitUntilExit()
-        return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: errBox.data, as: UTF8.self))
+        return child.wait()
     }
 }

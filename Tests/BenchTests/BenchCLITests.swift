@@ -1,5 +1,6 @@
 import Bench
 import Foundation
+import Runtime
 import XCTest
 
 /// `recur bench ...` run as a user runs it, on a tiny random model so each call takes seconds.
@@ -27,31 +28,11 @@ final class BenchCLITests: XCTestCase {
         return BenchTestSupport.repoRoot.appendingPathComponent(".build/debug/recur")
     }
 
-    func launch(_ args: [String]) throws -> (Process, Pipe, Pipe) {
-        let p = Process()
-        p.executableURL = Self.binary
-        p.arguments = args
-        p.currentDirectoryURL = BenchTestSupport.repoRoot
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        return (p, out, err)
+    func launch(_ args: [String]) throws -> Subprocess {
+        try Subprocess(Self.binary.path, args, directory: BenchTestSupport.repoRoot)
     }
 
-    func finish(_ x: (Process, Pipe, Pipe)) -> (status: Int32, stdout: String, stderr: String) {
-        final class Box: @unchecked Sendable { var data = Data() }
-        let errBox = Box()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { errBox.data = x.2.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let o = x.1.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        x.0.waitUntilExit()
-        return (x.0.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errBox.data, as: UTF8.self))
-    }
-
-    func recur(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) { finish(try launch(args)) }
+    func recur(_ args: [String]) throws -> Subprocess.Result { try launch(args).wait() }
 
     func testThroughputDriftHistoryCompareReport() throws {
         let json = dir.appendingPathComponent("run.json").path
@@ -109,7 +90,7 @@ final class BenchCLITests: XCTestCase {
         let args = ["bench", "--model", model, "--threads", "1", "--batch", "1", "--repetitions", "1", "--halt", "max", "--no-baseline",
                     "--input", puzzles, "--history", history]
         let a = try launch(args), b = try launch(args)
-        let ra = finish(a), rb = finish(b)
+        let ra = a.wait(), rb = b.wait()
         XCTAssertEqual(ra.status, 0, ra.stderr)
         XCTAssertEqual(rb.status, 0, rb.stderr)
         let runs = try HistoryStore(path: history).runs()
@@ -129,8 +110,8 @@ final class BenchCLITests: XCTestCase {
         let p = try launch(["bench", "--model", model, "--threads", "1", "--batch", "1", "--repetitions", "100000", "--halt", "max",
                             "--no-baseline", "--input", puzzles, "--history", history])
         Thread.sleep(forTimeInterval: 3)
-        kill(p.0.processIdentifier, SIGINT)
-        let r = finish(p)
+        kill(p.pid, SIGINT)
+        let r = p.wait()
         XCTAssertEqual(r.status, 130, r.stderr)
         XCTAssertTrue(r.stderr.contains("interrupted"), r.stderr)
         let runs = try HistoryStore(path: history).runs()
@@ -174,18 +155,11 @@ final class BenchCLITests: XCTestCase {
         let gguf = dir.appendingPathComponent("trm-f32.gguf").path
         let export = try recur(["export", checkpointDir.appendingPathComponent("step_10788").path, "-o", gguf, "--type", "f32"])
         XCTAssertEqual(export.status, 0, export.stderr)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "tools/reference/check_gguf_loader.py", "--gguf", gguf, "--checkpoint", checkpointDir.path,
-                       "--data", data.path, "--puzzles", "2", "--steps", "2", "--tol", "1e-5"]
-        p.currentDirectoryURL = root
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, "largest differences: \(text)")
-        XCTAssertTrue(text.contains("logits"), text)
+        let check = try Subprocess.run("/usr/bin/env", ["python3", "tools/reference/check_gguf_loader.py", "--gguf", gguf,
+                                       "--checkpoint", checkpointDir.path, "--data", data.path, "--puzzles", "2", "--steps", "2",
+                                       "--tol", "1e-5"], directory: root)
+        XCTAssertEqual(check.status, 0, "largest differences: \(check.stdout) \(check.stderr)")
+        XCTAssertTrue(check.stdout.contains("logits"), check.stdout)
     }
 }
 

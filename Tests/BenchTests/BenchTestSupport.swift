@@ -1,30 +1,12 @@
 import Foundation
 import Runtime
+import TestSupport
 import XCTest
 
-/// Deterministic pseudo-random numbers for test data.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [-scale, scale).
-    mutating func float(_ scale: Float) -> Float { (Float(next() >> 40) / Float(1 << 24) * 2 - 1) * scale }
-}
-
 enum BenchTestSupport {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static var repoRoot: URL { Repo.root }
 
-    static func temporaryDirectory() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("recur-bench-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
+    static func temporaryDirectory() throws -> URL { try Repo.temporaryDirectory("recur-bench-test") }
 
     /// A tiny random TRM for Sudoku (hidden 64, one layer, one cycle, 4 ACT steps) with F16 linear
     /// weights, so that a whole bench runs in seconds and --types has something to quantize.
@@ -33,8 +15,8 @@ enum BenchTestSupport {
             architecture: .trm, hiddenSize: 64, headCount: 2, kvHeadCount: 2, feedForwardLength: 256, tokenMixFeedForwardLength: 0,
             vocabSize: 11, seqLen: 81, puzzleEmbLen: 0, puzzleEmbDim: 0, puzzleCount: 1, hCycles: 1, lCycles: 1, lLayers: 1, hLayers: 0,
             haltMaxSteps: 4, haltRule: .qHaltPositive, positionEncoding: .rope, tokenMixer: .attention, ropeTheta: 10000, normEpsilon: 1e-5)
-        var rng = SplitMix(seed: seed)
-        func values(_ shape: [Int], _ scale: Float) -> [Float] { (0..<shape.reduce(1, *)).map { _ in rng.float(scale) } }
+        var rng = SplitMix64(seed: seed)
+        func values(_ shape: [Int], _ scale: Float) -> [Float] { (0..<shape.reduce(1, *)).map { _ in rng.float(-scale, scale) } }
         var w = GGUFWriter()
         for (key, value) in c.metadata { w.add(key, value) }
         w.add("general.file_type", .uint32(1))
@@ -60,20 +42,13 @@ enum BenchTestSupport {
     }
 
     static func python(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3"] + args
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            let message = "python3 \(args.first ?? "") failed (exit \(p.terminationStatus)); cannot compute the reference"
-            if ProcessInfo.processInfo.environment["RECUR_REQUIRE_REFERENCE"] == "1" { throw ReferenceFailure(message: message) }
+        let r = try Subprocess.run("/usr/bin/env", ["python3"] + args)
+        guard r.status == 0 else {
+            let message = "python3 \(args.first ?? "") failed (exit \(r.status)); cannot compute the reference"
+            if Repo.referenceRequired { throw ReferenceFailure(message: message) }
             throw XCTSkip(message)
         }
-        return String(decoding: data, as: UTF8.self)
+        return r.stdout
     }
 }
 

@@ -1,5 +1,6 @@
 import Bench
 import Foundation
+import TestSupport
 import XCTest
 
 final class HistoryStoreTests: XCTestCase {
@@ -76,7 +77,7 @@ final class HistoryStoreTests: XCTestCase {
 
     func testRandomBytesAreRefused() throws {
         let path = dir.appendingPathComponent("random.sqlite").path
-        var rng = SplitMix(seed: 3)
+        var rng = SplitMix64(seed: 3)
         try Data((0..<8192).map { _ in UInt8(truncatingIfNeeded: rng.next()) }).write(to: URL(fileURLWithPath: path))
         try assertRefused(path, mentions: ["not a Recur benchmark history"])
     }

@@ -1,5 +1,6 @@
 import Bench
 import Foundation
+import TestSupport
 import XCTest
 
 /// The history names model files by SHA-256; the digest must be the standard one.
@@ -9,7 +10,7 @@ final class SHA256Tests: XCTestCase {
         lengths.append(3 * (1 << 20) + 17)
         let dir = try BenchTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var generator = SplitMix(seed: 7)
+        var generator = SplitMix64(seed: 7)
         for n in lengths {
             let data = Data((0..<n).map { _ in UInt8(truncatingIfNeeded: generator.next()) })
             let file = dir.appendingPathComponent("data-\(n).bin")

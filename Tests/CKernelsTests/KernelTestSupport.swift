@@ -1,29 +1,12 @@
 import CKernels
 import Foundation
+import TestSupport
 import XCTest
 
-/// Deterministic inputs (SplitMix64) so a failure reproduces on any machine.
-struct SeededRandom {
-    private var state: UInt64
+/// Deterministic inputs, so a failure reproduces on any machine.
+typealias SeededRandom = SplitMix64
 
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func float(_ low: Float, _ high: Float) -> Float {
-        low + (high - low) * Float(next() >> 40) / Float(1 << 24)
-    }
-
-    mutating func floats(_ count: Int, _ low: Float = -1, _ high: Float = 1) -> [Float] {
-        (0..<count).map { _ in float(low, high) }
-    }
-
+extension SplitMix64 {
     mutating func int(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }
 

@@ -1,6 +1,7 @@
 import Export
 import Foundation
 import Runtime
+import TestSupport
 import XCTest
 
 /// The quantizer facade without the Python reference: refusals, sizes and error bounds.
@@ -33,7 +34,7 @@ final class QuantizeBehaviorTests: XCTestCase {
 
     /// Round-trip error stays within what each format's step size allows.
     func testRoundTripErrorBounds() throws {
-        var rng = QuantizeRNG(state: 3)
+        var rng = SplitMix64(seed: 3)
         let values = (0..<(32 * 512)).map { _ in rng.normal() }
         let cases: [(GGMLType, Float)] = [(.f32, 0), (.f16, 1.0 / 1024), (.bf16, 1.0 / 128), (.q8_0, 1.0 / 127), (.q4_0, 1.0 / 8), (.q4_1, 1.0 / 15)]
         for (type, relative) in cases {
@@ -53,7 +54,7 @@ final class QuantizeBehaviorTests: XCTestCase {
     /// Quantizing a few million weights should take well under a second in a release build; this
     /// prints the rate (benchmarks print numbers, they do not assert on time).
     func testThroughputReport() throws {
-        var rng = QuantizeRNG(state: 8)
+        var rng = SplitMix64(seed: 8)
         let values = (0..<(1 << 20)).map { _ in Float.random(in: -1...1, using: &rng) }
         for type in [GGMLType.f16, .bf16, .q8_0, .q4_0, .q4_1] {
             let start = Date()

@@ -1,6 +1,7 @@
 import Export
 import Foundation
 import Runtime
+import TestSupport
 import XCTest
 
 /// Recur's quantizers must produce the very bytes `gguf.quants.quantize` produces, and decode
@@ -19,7 +20,7 @@ final class QuantizeIdentityTests: XCTestCase {
     }
 
     func testRandomAndEdgeCaseBlocksMatchReference() throws {
-        var rng = QuantizeRNG(state: 20_240_601)
+        var rng = SplitMix64(seed: 20_240_601)
         var blocks = Self.edgeCaseBlocks(&rng)
         // Ragged: neither the rows (a multiple of 16 in NumPy's grouping) nor the edge cases line up.
         for _ in 0..<(53 * 8) {
@@ -32,7 +33,7 @@ final class QuantizeIdentityTests: XCTestCase {
 
     /// Infinities and NaNs: no exporter should feed them in, but if one does the bytes still match.
     func testNonFiniteBlocksMatchReference() throws {
-        var rng = QuantizeRNG(state: 99)
+        var rng = SplitMix64(seed: 99)
         var blocks: [[Float]] = []
         for special in [Float.infinity, -Float.infinity, Float.nan] {
             for position in [0, 5, 31] {
@@ -65,7 +66,7 @@ final class QuantizeIdentityTests: XCTestCase {
     func testDequantizeArbitraryBytesMatchesReference() throws {
         var everyHalf: [UInt8] = []
         for h in 0...0xFFFF { everyHalf += [UInt8(h & 0xFF), UInt8(h >> 8)] }
-        var rng = QuantizeRNG(state: 5)
+        var rng = SplitMix64(seed: 5)
         var cases: [(GGMLType, [UInt8])] = [(.f16, everyHalf), (.bf16, everyHalf)]
         for type in [GGMLType.q8_0, .q4_0, .q4_1] {
             cases.append((type, (0..<(type.blockBytes * 4096)).map { _ in UInt8.random(in: 0...255, using: &rng) }))
@@ -117,7 +118,7 @@ final class QuantizeIdentityTests: XCTestCase {
     }
 
     /// Blocks chosen to hit each branch of the reference arithmetic.
-    static func edgeCaseBlocks(_ rng: inout QuantizeRNG) -> [[Float]] {
+    static func edgeCaseBlocks(_ rng: inout SplitMix64) -> [[Float]] {
         var blocks: [[Float]] = []
         func random(_ scale: Float = 1) -> [Float] { (0..<32).map { _ in rng.normal() * scale } }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Runs tools/gguf/quant_reference.py (the `gguf` package's quantizers) for the Quantize tests.
@@ -62,21 +63,3 @@ enum QuantizeReference {
     }
 }
 
-/// Deterministic SplitMix64 so that the random cases repeat run to run.
-struct QuantizeRNG: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Approximately standard normal (Box-Muller).
-    mutating func normal() -> Float {
-        let u = Double.random(in: Double.ulpOfOne..<1, using: &self)
-        let v = Double.random(in: 0..<1, using: &self)
-        return Float((-2 * Foundation.log(u)).squareRoot() * Foundation.cos(2 * Double.pi * v))
-    }
-}

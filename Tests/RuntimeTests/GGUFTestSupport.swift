@@ -1,5 +1,6 @@
 import Foundation
 import Runtime
+import TestSupport
 import XCTest
 
 /// Shared pieces of the GGUF tests: temporary folders, the Python reference runner, the JSON
@@ -157,18 +158,7 @@ enum GGUFTestSupport {
 
     // MARK: Sample data
 
-    /// Deterministic SplitMix64, so fuzz cases and random tensors repeat run to run.
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias SplitMix64 = TestSupport.SplitMix64
 
     /// Roughly normal values (sum of uniforms), scaled.
     static func randomFloats(_ count: Int, scale: Float, rng: inout SplitMix64) -> [Float] {
