@@ -59,6 +59,7 @@ let package = Package(
         .testTarget(name: "ExportTests", dependencies: ["Export", "Runtime"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Export", "Runtime"]),
         .testTarget(name: "RecurCLITests", dependencies: ["recur", "Runtime"]),
+        .testTarget(name: "QHeadTests", dependencies: ["Export", "Runtime", "CKernels"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -7,8 +7,8 @@ import CKernels
 public struct SpikingLayer {
     public let inFeatures: Int
     public let outFeatures: Int
-    let weightT: [Float]
-    let bias: [Float]
+    public let weightT: [Float]
+    public let bias: [Float]
     public let threshold: Float
 
     public init(inFeatures: Int, outFeatures: Int, weightT: [Float], bias: [Float], threshold: Float) throws {
