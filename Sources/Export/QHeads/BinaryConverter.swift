@@ -34,7 +34,8 @@ public enum BinaryConverter {
             if rows > 0 {
                 var sums = [Double](repeating: 0, count: k)
                 for r in 0..<rows { for j in 0..<k { sums[j] += Double(input[r * k + j]) } }
-                center = sums.map { Float($0 / Double(rows)) }
+                // Stored as F16: round now so the fit sees the centre the runtime will use.
+                center = sums.map { Float(Float16(Float($0 / Double(rows)))) }
             }
             var bits = [UInt64](repeating: 0, count: n * words)
             var scale = [Float](repeating: 0, count: n)
@@ -118,7 +119,7 @@ public enum BinaryConverter {
     }
 
     /// Writes the BNN tensors: `qhead.bnn.<l>.bits` (I8, sign words little-endian),
-    /// `.scale`, `.bias`, `.center` (F32).
+    /// `.scale`, `.bias` (F32), `.center` (F16: it is only compared against).
     public static func write(_ layers: [Layer], head: QHeadWeights, into writer: inout GGUFWriter) throws {
         writer.add(QHeadLayout.kindKey, .string(head.kind.rawValue))
         writer.add(QHeadLayout.formatKey, .string(QHeadFormat.bnn.rawValue))
@@ -131,7 +132,7 @@ public enum BinaryConverter {
             try writer.addTensor(name: "qhead.bnn.\(l).bits", shape: [layer.outFeatures, words * 8], type: .i8, data: bytes)
             try writer.addTensor(name: "qhead.bnn.\(l).scale", shape: [layer.outFeatures], floats: layer.scale, type: .f32)
             try writer.addTensor(name: "qhead.bnn.\(l).bias", shape: [layer.outFeatures], floats: layer.bias, type: .f32)
-            try writer.addTensor(name: "qhead.bnn.\(l).center", shape: [layer.inFeatures], floats: layer.center, type: .f32)
+            try writer.addTensor(name: "qhead.bnn.\(l).center", shape: [layer.inFeatures], floats: layer.center, type: .f16)
         }
     }
 }

@@ -24,8 +24,8 @@ public struct BinaryLayer {
     }
 
     var words: Int { Int(recur_bnn_words(Int64(inFeatures))) }
-    /// Bytes as stored: sign bits plus three float vectors.
-    var byteSize: Int { outFeatures * words * 8 + 4 * (2 * outFeatures + inFeatures) }
+    /// Bytes as stored: sign bits, F32 scale and bias, F16 centre.
+    var byteSize: Int { outFeatures * words * 8 + 4 * 2 * outFeatures + 2 * inFeatures }
 }
 
 /// A `linear` or `mlp` head with binary weights and binarized inputs (BNN format).

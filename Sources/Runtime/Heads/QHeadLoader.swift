@@ -154,3 +154,17 @@ public enum QHeadLoader {
         }
     }
 }
+
+extension QHeadLoader {
+    /// The file's official linear head (`qhead.weight`, `qhead.bias`) as a `QHead`.
+    public static func official(file: GGUFFile) throws -> QHead {
+        let r = Reader(file: file)
+        let linear = try r.linear("qhead", bias: true, out: 2)
+        return FeedForwardHead(kind: .linear, layers: [linear], activation: .relu, byteSize: r.bytes(["qhead.weight", "qhead.bias"]))
+    }
+
+    /// The head a run of this file uses by default: the attached one, else the official.
+    public static func effective(file: GGUFFile) throws -> QHead {
+        try load(file: file) ?? official(file: file)
+    }
+}
