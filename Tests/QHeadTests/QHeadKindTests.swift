@@ -29,6 +29,19 @@ final class QHeadKindTests: XCTestCase {
         return head
     }
 
+    func testWrongKindIsRefusedWithTheFileName() throws {
+        let dir = try fixtures()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("gru.safetensors").path
+        XCTAssertThrowsError(try QHeadWeights.load(path: path, kind: .mlp)) { error in
+            XCTAssertTrue("\(error)".contains(path) && "\(error)".contains("fc1.weight"), "\(error)")
+        }
+        let mlp = dir.appendingPathComponent("mlp.safetensors").path
+        XCTAssertThrowsError(try QHeadWeights.load(path: mlp, kind: .linear)) { error in
+            XCTAssertTrue("\(error)".contains(mlp), "\(error)")
+        }
+    }
+
     func testEveryKindMatchesPyTorch() throws {
         let dir = try fixtures()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -78,6 +91,19 @@ final class QHeadKindTests: XCTestCase {
         var rng = SystemRandomNumberGenerator()
         let inputs = (0..<9).map { _ in ModelInput(tokens: (0..<c.seqLen).map { _ in Int32.random(in: 1..<Int32(c.vocabSize), using: &rng) }) }
         let maxSteps = 12
+
+        // Calibration rows are the official head's inputs: the official head on them gives the
+        // runner's own q_halt series.
+        let calibration = try QHeadCalibration.record(model: plain, inputs: Array(inputs.prefix(3)), steps: 4, batch: 2)
+        XCTAssertEqual(calibration.count, 3 * 4 * c.hiddenSize)
+        let official = QHeadSession(head: plain.officialHead, capacity: 12).evaluate(calibration, batch: 12)
+        var byIndex: [Int: [Float]] = [:]
+        try ACTRunner(model: plain, batchSize: 3, policy: .maxSteps, maxSteps: 4, threads: 1).run(Array(inputs.prefix(3))) { byIndex[$0.index] = $0.qHalt }
+        for i in 0..<3 {
+            for t in 0..<4 {
+                XCTAssertEqual(official[2 * (i * 4 + t)], byIndex[i]?[t] ?? .nan, accuracy: 1e-4, "calibration row \(i), step \(t + 1)")
+            }
+        }
         for kind in ["gru", "attention", "mlp"] {
             let weights = try QHeadWeights.load(path: dir.appendingPathComponent("\(kind).safetensors").path, kind: QHeadKind(rawValue: kind)!)
             let attached = dir.appendingPathComponent("model-\(kind).gguf").path
