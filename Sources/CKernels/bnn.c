@@ -3,6 +3,12 @@
 
 void recur_bnn_pack_signs(const float *x, const float *center, uint64_t *bits, int64_t rows, int64_t k) {
     const int64_t words = recur_bnn_words(k);
+#if RECUR_X86
+    if (recur_isa_active() != RECUR_ISA_SCALAR) {
+        for (int64_t r = 0; r < rows; r++) recur_bnn_pack_row_avx2(x + r * k, center, bits + r * words, k);
+        return;
+    }
+#endif
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * k;
         uint64_t *br = bits + r * words;

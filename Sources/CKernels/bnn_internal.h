@@ -12,6 +12,7 @@ int64_t recur_bnn_xor_popcount_scalar(const uint64_t *x, const uint64_t *w, int6
 #if RECUR_X86
 int64_t recur_bnn_xor_popcount_avx2(const uint64_t *x, const uint64_t *w, int64_t words);
 int64_t recur_bnn_xor_popcount_avx512(const uint64_t *x, const uint64_t *w, int64_t words);
+void recur_bnn_pack_row_avx2(const float *x, const float *center, uint64_t *bits, int64_t k);
 #endif
 
 #endif

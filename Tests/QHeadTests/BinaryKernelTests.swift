@@ -11,7 +11,11 @@ final class BinaryKernelTests: XCTestCase {
     }
 
     func testPackSignsMatchesDefinition() {
-        for k in [1, 5, 63, 64, 65, 130, 512] {
+        let before = recur_isa_active()
+        defer { _ = recur_isa_set(before) }
+        for isa in [RECUR_ISA_SCALAR, RECUR_ISA_AVX2] where recur_isa_supported(isa) == 1 {
+        XCTAssertEqual(recur_isa_set(isa), 0)
+        for k in [1, 5, 7, 8, 9, 63, 64, 65, 130, 512] {
             let rows = 3, words = Int(recur_bnn_words(Int64(k)))
             let x = (0..<rows * k).map { _ in Float.random(in: -1...1) }
             let center = (0..<k).map { _ in Float.random(in: -0.5...0.5) }
@@ -21,9 +25,10 @@ final class BinaryKernelTests: XCTestCase {
                 for j in 0..<words * 64 {
                     let bit = (bits[r * words + j / 64] >> UInt64(j % 64)) & 1
                     let expected: UInt64 = j < k ? (x[r * k + j] - center[j] >= 0 ? 1 : 0) : 0
-                    XCTAssertEqual(bit, expected, "k \(k) row \(r) bit \(j)")
+                    XCTAssertEqual(bit, expected, "\(String(cString: recur_isa_name(isa))) k \(k) row \(r) bit \(j)")
                 }
             }
+        }
         }
     }
 

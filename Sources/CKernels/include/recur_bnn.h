@@ -1,4 +1,4 @@
-// Binary (XNOR-popcount) and spiking (event-driven) kernels for small halting heads.
+// Kernels of small halting heads: binary (XNOR-popcount), spiking (event-driven), small float layers.
 //
 // Binary vectors are rows of 64-bit words, bit j of word j/64 (LSB first) standing for +1 when set
 // and -1 when clear; a row of k values takes recur_bnn_words(k) words and its padding bits are 0 in
@@ -35,6 +35,10 @@ int recur_bnn_isa_supported(recur_isa isa);
 void recur_snn_add_columns(const float *wt, int64_t n_out, const int32_t *idx, int64_t count, float *v);
 // The same, subtracting (the negative channel of a signed input).
 void recur_snn_sub_columns(const float *wt, int64_t n_out, const int32_t *idx, int64_t count, float *v);
+
+// y[r] = bias + W x[r] for r < m with W given transposed (wt: [k, n]); bias may be NULL.
+// Head-sized float layers (head_f32.c).
+void recur_head_linear_t(const float *x, const float *wt, const float *bias, float *y, int64_t m, int64_t n, int64_t k);
 
 #ifdef __cplusplus
 }

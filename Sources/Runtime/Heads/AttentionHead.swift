@@ -14,12 +14,12 @@ public final class AttentionHead: QHead {
     public let width: Int
     public let heads: Int
     public let memory: Int
-    let wq: Linear
-    let wk: Linear
-    let wv: Linear
-    let output: Linear
+    let wq: HeadMatrix
+    let wk: HeadMatrix
+    let wv: HeadMatrix
+    let output: HeadMatrix
 
-    init(wq: Linear, wk: Linear, wv: Linear, output: Linear, heads: Int, memory: Int, byteSize: Int) {
+    init(wq: HeadMatrix, wk: HeadMatrix, wv: HeadMatrix, output: HeadMatrix, heads: Int, memory: Int, byteSize: Int) {
         self.wq = wq
         self.wk = wk
         self.wv = wv

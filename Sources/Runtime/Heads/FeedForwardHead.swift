@@ -4,10 +4,10 @@ public final class FeedForwardHead: QHead {
     public let format = QHeadFormat.float
     public let inputSize: Int
     public let byteSize: Int
-    let layers: [Linear]
+    let layers: [HeadMatrix]
     let activation: QHeadActivation
 
-    init(kind: QHeadKind, layers: [Linear], activation: QHeadActivation, byteSize: Int) {
+    init(kind: QHeadKind, layers: [HeadMatrix], activation: QHeadActivation, byteSize: Int) {
         self.kind = kind
         self.layers = layers
         self.activation = activation

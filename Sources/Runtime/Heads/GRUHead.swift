@@ -13,12 +13,12 @@ public final class GRUHead: QHead {
     public let inputSize: Int
     public let byteSize: Int
     public let width: Int
-    let input: Linear
-    let ih: Linear
-    let hh: Linear
-    let output: Linear
+    let input: HeadMatrix
+    let ih: HeadMatrix
+    let hh: HeadMatrix
+    let output: HeadMatrix
 
-    init(input: Linear, ih: Linear, hh: Linear, output: Linear, byteSize: Int) {
+    init(input: HeadMatrix, ih: HeadMatrix, hh: HeadMatrix, output: HeadMatrix, byteSize: Int) {
         self.input = input
         self.ih = ih
         self.hh = hh

@@ -46,9 +46,9 @@ public enum QHeadLoader {
             }
             return (t.shape[0], t.shape[1])
         }
-        func linear(_ base: String, bias: Bool, out: Int? = nil, in inFeatures: Int? = nil) throws -> Linear {
+        func linear(_ base: String, bias: Bool, out: Int? = nil, in inFeatures: Int? = nil) throws -> HeadMatrix {
             let (o, i) = try matrix("\(base).weight")
-            return try loader.linear(base, out: out ?? o, in: inFeatures ?? i, bias: bias)
+            return HeadMatrix(try loader.linear(base, out: out ?? o, in: inFeatures ?? i, bias: bias))
         }
         func floats(_ name: String, count: Int) throws -> [Float] {
             try loader.floats(name, shape: [count]).array

@@ -39,6 +39,9 @@ public final class SpikingHead: QHead {
     public let inputThreshold: Float
     public let timesteps: Int
     public let leak: Float
+    // The layers' numbers as raw buffers, so the tick loop touches no Swift arrays.
+    private let weights: [FloatBuffer]
+    private let biases: [FloatBuffer]
 
     public init(kind: QHeadKind, center: [Float], inputThreshold: Float, layers: [SpikingLayer], timesteps: Int, leak: Float) throws {
         guard !layers.isEmpty, layers[0].inFeatures == center.count, layers.last?.outFeatures == 2,
@@ -54,6 +57,8 @@ public final class SpikingHead: QHead {
         self.layers = layers
         self.timesteps = timesteps
         self.leak = leak
+        weights = layers.map { FloatBuffer($0.weightT) }
+        biases = layers.map { FloatBuffer($0.bias) }
     }
 
     public var inputSize: Int { center.count }
@@ -74,12 +79,15 @@ public final class SpikingHead: QHead {
         for layer in layers { membranes.append(offset); offset += layer.outFeatures }
         let plusIdx = scratch.ints, minusIdx = plusIdx + n, hiddenIdx = minusIdx + n
         let inverse = 1 / inputThreshold
+        let w = weights.map(\.pointer), bias = biases.map(\.pointer)
+        let widths = layers.map(\.outFeatures), thresholds = layers.map(\.threshold)
+        let depth = layers.count
         for b in 0..<batch {
             let xb = x + b * n
-            for j in 0..<n { current[j] = (xb[j] - center[j]) * inverse }
+            center.withUnsafeBufferPointer { cs in for j in 0..<n { current[j] = (xb[j] - cs[j]) * inverse } }
             plus.update(repeating: 0, count: n)
             minus.update(repeating: 0, count: n)
-            for (l, layer) in layers.enumerated() { membranes[l].update(repeating: 0, count: layer.outFeatures) }
+            for l in 0..<depth { membranes[l].update(repeating: 0, count: widths[l]) }
             for _ in 0..<timesteps {
                 var np = 0, nm = 0
                 for j in 0..<n {
@@ -92,24 +100,23 @@ public final class SpikingHead: QHead {
                         if minus[j] >= 1 { minus[j] -= 1; minusIdx[nm] = Int32(j); nm += 1 }
                     }
                 }
-                var spikes = np
-                for (l, layer) in layers.enumerated() {
-                    let v = membranes[l], m = layer.outFeatures
-                    let readout = l == layers.count - 1
+                var spikes = 0
+                for l in 0..<depth {
+                    let v = membranes[l], m = widths[l], bl = bias[l]
+                    let readout = l == depth - 1
                     let decay: Float = readout ? 1 : leak
-                    for o in 0..<m { v[o] = decay * v[o] + layer.bias[o] }
-                    layer.weightT.withUnsafeBufferPointer { w in
-                        if l == 0 {
-                            recur_snn_add_columns(w.baseAddress, Int64(m), plusIdx, Int64(np), v)
-                            recur_snn_sub_columns(w.baseAddress, Int64(m), minusIdx, Int64(nm), v)
-                        } else {
-                            recur_snn_add_columns(w.baseAddress, Int64(m), hiddenIdx, Int64(spikes), v)
-                        }
+                    for o in 0..<m { v[o] = decay * v[o] + bl[o] }
+                    if l == 0 {
+                        recur_snn_add_columns(w[l], Int64(m), plusIdx, Int64(np), v)
+                        recur_snn_sub_columns(w[l], Int64(m), minusIdx, Int64(nm), v)
+                    } else {
+                        recur_snn_add_columns(w[l], Int64(m), hiddenIdx, Int64(spikes), v)
                     }
                     if readout { break }
                     spikes = 0
-                    for o in 0..<m where v[o] >= layer.threshold {
-                        v[o] -= layer.threshold
+                    let theta = thresholds[l]
+                    for o in 0..<m where v[o] >= theta {
+                        v[o] -= theta
                         hiddenIdx[spikes] = Int32(o)
                         spikes += 1
                     }

@@ -27,3 +27,22 @@ RECUR_TARGET_AVX2 int64_t recur_bnn_xor_popcount_avx2(const uint64_t *x, const u
 }
 
 #endif
+
+#if RECUR_X86
+// Eight signs per compare: (x - c >= 0) ordered, so NaN gives -1 exactly like the scalar code.
+RECUR_TARGET_AVX2 void recur_bnn_pack_row_avx2(const float *x, const float *center, uint64_t *bits, int64_t k) {
+    const int64_t words = recur_bnn_words(k);
+    for (int64_t w = 0; w < words; w++) bits[w] = 0;
+    int64_t j = 0;
+    for (; j + 8 <= k; j += 8) {
+        __m256 v = _mm256_loadu_ps(x + j);
+        if (center) v = _mm256_sub_ps(v, _mm256_loadu_ps(center + j));
+        const uint64_t mask = (uint64_t)_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ));
+        bits[j >> 6] |= mask << (j & 63);
+    }
+    for (; j < k; j++) {
+        const float v = center ? x[j] - center[j] : x[j];
+        if (v >= 0.0f) bits[j >> 6] |= (uint64_t)1 << (j & 63);
+    }
+}
+#endif
