@@ -39,6 +39,8 @@ void recur_snn_sub_columns(const float *wt, int64_t n_out, const int32_t *idx, i
 // y[r] = bias + W x[r] for r < m with W given transposed (wt: [k, n]); bias may be NULL.
 // Head-sized float layers (head_f32.c).
 void recur_head_linear_t(const float *x, const float *wt, const float *bias, float *y, int64_t m, int64_t n, int64_t k);
+// The same with W in its [n, k] layout, one dot product per output: better when n is tiny (2 logits).
+void recur_head_linear_dot(const float *x, const float *w, const float *bias, float *y, int64_t m, int64_t n, int64_t k);
 
 #ifdef __cplusplus
 }
