@@ -88,7 +88,7 @@ final class QHeadKindTests: XCTestCase {
                                           overrides: .init(seqLen: seqLen))
         let plain = try RecursiveModel(path: model)
         let c = plain.config
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix(seed: 0x5eed)
         let inputs = (0..<9).map { _ in ModelInput(tokens: (0..<c.seqLen).map { _ in Int32.random(in: 1..<Int32(c.vocabSize), using: &rng) }) }
         let maxSteps = 12
 
@@ -118,17 +118,21 @@ final class QHeadKindTests: XCTestCase {
                 let r = try ACTRunner(model: net, batchSize: 1, policy: .maxSteps, maxSteps: maxSteps, threads: 1)
                 try r.run([x]) { alone.append($0.qHalt) }
             }
-            // The threshold sits in the widest gap between recorded values near the median, so
-            // last-bit differences between batch shapes cannot move a decision.
+            // The threshold sits in a wide gap between recorded values, so last-bit differences
+            // between batch shapes cannot move a decision.
             let all = alone.flatMap { $0 }.sorted()
             let gaps: [Float] = (0..<all.count - 1).map { all[$0 + 1] - all[$0] }
-            var gapAt = all.count / 3
-            for i in all.count / 3..<(2 * all.count / 3) where gaps[i] > gaps[gapAt] { gapAt = i }
-            XCTAssertGreaterThan(all[gapAt + 1] - all[gapAt], 1e-3, "\(kind): no clear gap to put the threshold in")
-            let centre = (Double(all[gapAt]) + Double(all[gapAt + 1])) / 2
-            let gate = try HazardGate(k: 1, c: centre, threshold: 0.5)
-            let expectedSteps = alone.map { series in (series.firstIndex { gate.halts(qHalt: $0) } ?? (maxSteps - 1)) + 1 }
-            XCTAssertGreaterThan(Set(expectedSteps).count, 1, "\(kind): halting steps should vary")
+            func haltSteps(for gate: HazardGate) -> [Int] {
+                alone.map { series in (series.firstIndex { gate.halts(qHalt: $0) } ?? (maxSteps - 1)) + 1 }
+            }
+            // Widest gaps first; the first that makes halting steps differ between puzzles.
+            var chosen: (HazardGate, [Int])?
+            for i in gaps.indices.sorted(by: { gaps[$0] > gaps[$1] }) where gaps[i] > 1e-2 {
+                let gate = try HazardGate(k: 1, c: (Double(all[i]) + Double(all[i + 1])) / 2, threshold: 0.5)
+                let s = haltSteps(for: gate)
+                if Set(s).count > 1 { chosen = (gate, s); break }
+            }
+            guard let (gate, expectedSteps) = chosen else { return XCTFail("\(kind): no threshold makes halting steps vary") }
 
             let batched = try ACTRunner(model: net, batchSize: 3, policy: .hazard(gate), maxSteps: maxSteps, threads: 1)
             var steps = [Int](repeating: 0, count: inputs.count)
@@ -137,10 +141,25 @@ final class QHeadKindTests: XCTestCase {
             XCTAssertEqual(steps, expectedSteps, "\(kind): halting steps with batch 3 vs each puzzle alone")
             for i in inputs.indices {
                 for (t, q) in series[i].enumerated() {
-                    XCTAssertEqual(q, alone[i][t], accuracy: 1e-4 * max(1, abs(alone[i][t])), "\(kind) puzzle \(i) step \(t + 1)")
+                    // The model itself differs in the last bits between batch 1 and batch 3 and 12
+                    // recursive steps amplify that to ~1e-4; a state left in the wrong slot moves q by O(1).
+                    XCTAssertEqual(q, alone[i][t], accuracy: 2e-3 * max(1, abs(alone[i][t])), "\(kind) puzzle \(i) step \(t + 1)")
                 }
             }
             XCTAssertGreaterThan(batched.headDecisions, 0)
         }
+    }
+}
+
+/// A seeded generator, so the compaction test's puzzles are the same on every run.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
