@@ -55,14 +55,15 @@ let package = Package(
             name: "recur",
             dependencies: ["Bench", "Export", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        // Helpers every test target shares (seeded random data, repository paths).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Helpers every test target shares (seeded random data, paths, the Python reference).
+        .target(name: "TestSupport", dependencies: ["Runtime"], path: "Tests/TestSupport"),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CKernels", "TestSupport"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Runtime", "TestSupport"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Export", "Runtime", "TestSupport"]),
         .testTarget(name: "RecurCLITests", dependencies: ["recur", "Runtime", "TestSupport"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Runtime", "recur", "TestSupport"]),
+        .testTarget(name: "QHeadTests", dependencies: ["Export", "Runtime", "CKernels", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -5,6 +5,6 @@ struct Recur: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recur",
         abstract: "Run tiny recursive reasoning models (TRM, HRM) on the CPU.",
-        subcommands: [Solve.self, Export.self, Inspect.self, BenchCommand.self],
+        subcommands: [Solve.self, Export.self, Inspect.self, BenchCommand.self, QHeadEval.self],
         defaultSubcommand: nil)
 }

@@ -6,7 +6,8 @@ struct Solve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Solve Sudoku puzzles with a TRM/HRM model, halting each puzzle with the Q-head.")
 
-    enum Halt: String, ExpressibleByArgument, CaseIterable { case qhead, max }
+    enum Halt: String, ExpressibleByArgument, CaseIterable { case qhead, compare, max, hazard }
+    enum HeadChoice: String, ExpressibleByArgument, CaseIterable { case auto, official }
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, jsonl }
 
     @Option(name: .long, help: "GGUF model (default: models/\(DefaultModel.fileName)).")
@@ -21,8 +22,23 @@ struct Solve: ParsableCommand {
     @Option(name: .long, help: "CPU threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(name: .long, help: "Halting: qhead (the model's Q-head rule) or max (always run --max-steps).")
+    @Option(name: .long, help: "Halting: qhead (the model's rule: TRM q_halt > 0), compare (q_halt > q_continue), max (always run --max-steps), hazard (1 - exp(-softplus(k (q_halt - c))) >= threshold).")
     var halt: Halt = .qhead
+
+    @Option(name: .long, help: "Hazard gate sharpness k.")
+    var hazardK: Double = 1
+
+    @Option(name: .long, help: "Hazard gate centre c (in q_halt units).")
+    var hazardC: Double = 0
+
+    @Option(name: .long, help: "Hazard gate threshold in (0, 1); 0.5 with k 1, c 0 is q_halt >= 0.")
+    var hazardThreshold: Double = 0.5
+
+    @Option(name: .long, help: "Q-head: auto (the model file's attached head if it has one, else the official) or official.")
+    var qhead: HeadChoice = .auto
+
+    @Option(name: .long, help: "Take the attached Q-head from another GGUF file (e.g. one written by 'recur export --from-gguf').")
+    var qheadFrom: String?
 
     @Option(name: .long, help: "ACT step cap (default: the model's halt_max_steps).")
     var maxSteps: Int?
@@ -62,7 +78,21 @@ struct Solve: ParsableCommand {
             throw CLIError("\(modelPath): the model takes \(net.config.seqLen) tokens per input, not the 81 cells of a Sudoku")
         }
         let loadSeconds = Date().timeIntervalSince(loadStart)
-        let runner = try ACTRunner(model: net, batchSize: batch, policy: halt == .qhead ? .qHead : .maxSteps, maxSteps: maxSteps, threads: threads)
+        let policy: HaltingPolicy
+        switch halt {
+        case .qhead: policy = .qHead
+        case .compare: policy = .compare
+        case .max: policy = .maxSteps
+        case .hazard: policy = .hazard(try HazardGate(k: hazardK, c: hazardC, threshold: hazardThreshold))
+        }
+        var selection: QHeadSelection = qhead == .official ? .official : .model
+        if let qheadFrom {
+            guard let head = try QHeadLoader.load(file: GGUFFile(path: qheadFrom), hidden: net.config.hiddenSize) else {
+                throw CLIError("\(qheadFrom): no attached Q-head (metadata '\(QHeadLayout.kindKey)')")
+            }
+            selection = .custom(head)
+        }
+        let runner = try ACTRunner(model: net, batchSize: batch, policy: policy, maxSteps: maxSteps, threads: threads, qhead: selection)
         runner.recordEveryStep = trace
         let inputs = lines.map { ModelInput(tokens: $0.puzzle.tokens) }
 
@@ -139,6 +169,10 @@ struct Score {
         s += String(format: "time %.2f s (model load %.2f s), %.2f puzzles/s, %.1f ms per ACT step (median of %d, batch <= %d, %d threads)",
                     seconds, loadSeconds, Double(count) / Swift.max(seconds, 1e-9),
                     1000 * median, sorted.count, runner.batchSize, runner.threads)
+        s += "\nQ-head: \(runner.head.summary), \(runner.head.byteSize) bytes"
+        if runner.headDecisions > 0 {
+            s += String(format: ", %.0f ns per decision", 1e9 * runner.headSeconds / Double(runner.headDecisions))
+        }
         if let rss = ProcessMemory.residentBytes(), let peak = ProcessMemory.peakResidentBytes() {
             s += String(format: "\nmemory: %.1f MiB resident, %.1f MiB peak", Double(rss) / 1048576, Double(peak) / 1048576)
         }

@@ -1,6 +1,7 @@
 import Export
 import Foundation
 import Runtime
+import TestSupport
 import XCTest
 
 /// Every model variant of tools/reference (random-init TRM and HRM checkpoints saved the way

@@ -1,6 +1,7 @@
 import Export
 import Foundation
 import Runtime
+import TestSupport
 import XCTest
 
 /// The trained shared TRM, exported to F32, against what the official TinyRecursiveModels code

@@ -23,6 +23,8 @@ public struct ModelOutput: Sendable {
     /// Q logits of every step run (index 0 = step 1).
     public var qHalt: [Float]
     public var qContinue: [Float]
+    /// The Q-head input `z_H[:, 0]` of every step, when `recordHeadInputs` is set.
+    public var headInputs: [[Float]] = []
     /// Argmax tokens of every step, when `recordEveryStep` is set.
     public var stepPredictions: [[Int32]]
     /// Logits `[seqLen, vocab]` of every step, when `recordLogits` is set.
@@ -42,6 +44,14 @@ public final class ACTRunner {
     public let maxSteps: Int
     public var recordEveryStep = false
     public var recordLogits = false
+    /// Keep every step's Q-head input in `ModelOutput.headInputs` (calibration of binary and spiking heads).
+    public var recordHeadInputs = false
+    /// The head that decides halting: the file's attached head when it has one, else the official.
+    public let head: QHead
+    /// Seconds spent in an attached head and the decisions it made (zero for the official head,
+    /// which runs inside `heads()`).
+    public private(set) var headSeconds = 0.0
+    public private(set) var headDecisions = 0
     public let threads: Int
     /// Batched ACT steps run so far and the seconds spent in them (forward pass and heads).
     public var stepCount: Int { stepDurations.count }
@@ -55,10 +65,13 @@ public final class ACTRunner {
     private let input: FloatBuffer
     private let logits: FloatBuffer
     private let q: FloatBuffer
+    private let headSession: QHeadSession?
 
     /// - Parameters:
     ///   - maxSteps: ACT step cap; defaults to the model's `halt_max_steps`.
-    public init(model: RecursiveModel, batchSize: Int, policy: HaltingPolicy, maxSteps: Int? = nil, threads: Int = 1) throws {
+    ///   - qhead: which halting head runs (default: the attached one if the file has it).
+    public init(model: RecursiveModel, batchSize: Int, policy: HaltingPolicy, maxSteps: Int? = nil, threads: Int = 1,
+                qhead: QHeadSelection = .model) throws {
         guard batchSize >= 1 else { throw ModelError.badInput("batch size must be at least 1, got \(batchSize)") }
         let steps = maxSteps ?? model.config.haltMaxSteps
         guard steps >= 1 else { throw ModelError.badInput("max steps must be at least 1, got \(steps)") }
@@ -77,6 +90,15 @@ public final class ACTRunner {
         input = FloatBuffer(count: state)
         logits = FloatBuffer(count: batchSize * c.seqLen * c.vocabSize)
         q = FloatBuffer(count: batchSize * 2)
+        switch qhead {
+        case .model: head = model.attachedHead ?? model.officialHead
+        case .official: head = model.officialHead
+        case let .custom(h): head = h
+        }
+        guard head.inputSize == c.hiddenSize else {
+            throw ModelError.badInput("the Q-head reads \(head.inputSize) features, the model's z_H has \(c.hiddenSize)")
+        }
+        headSession = head === model.officialHead ? nil : QHeadSession(head: head, capacity: batchSize)
     }
 
     /// Checks an input against the model before it enters a slot.
@@ -114,6 +136,7 @@ public final class ACTRunner {
         func load(_ i: Int, into s: Int) {
             model.resetCarry(zH: zH.pointer + s * slotSize, zL: zL.pointer + s * slotSize)
             model.embed(tokens: inputs[i].tokens, puzzle: inputs[i].puzzleIdentifier, into: input.pointer + s * slotSize)
+            headSession?.reset(slot: s)
             let output = ModelOutput(index: i, prediction: [], steps: 0, qHalt: [], qContinue: [], stepPredictions: [], stepLogits: [])
             if s == slots.count { slots.append(Slot(index: i, output: output)) } else { slots[s] = Slot(index: i, output: output) }
         }
@@ -122,6 +145,7 @@ public final class ACTRunner {
                 (buffer.pointer + dst * slotSize).update(from: buffer.pointer + src * slotSize, count: slotSize)
             }
             slots[dst] = slots[src]
+            headSession?.move(from: src, to: dst)
         }
 
         while next < inputs.count && slots.count < batchSize { load(next, into: slots.count); next += 1 }
@@ -131,6 +155,12 @@ public final class ACTRunner {
             let t0 = DispatchTime.now().uptimeNanoseconds
             model.step(zH: zH.pointer, zL: zL.pointer, input: input.pointer, batch: batch, ws: ws)
             model.heads(zH: zH.pointer, batch: batch, logits: logits.pointer, q: q.pointer, ws: ws)
+            if let headSession {
+                let h0 = DispatchTime.now().uptimeNanoseconds
+                headSession.evaluate(ws.headInput.pointer, q: q.pointer, batch: batch)
+                headSeconds += Double(DispatchTime.now().uptimeNanoseconds - h0) / 1e9
+                headDecisions += batch
+            }
             stepDurations.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
             var finished: [Int] = []
             for s in 0..<batch {
@@ -143,6 +173,7 @@ public final class ACTRunner {
                 slots[s].output.qHalt.append(qHalt)
                 slots[s].output.qContinue.append(qContinue)
                 if recordEveryStep { slots[s].output.stepPredictions.append(prediction) }
+                if recordHeadInputs { slots[s].output.headInputs.append(Array(UnsafeBufferPointer(start: ws.headInput.pointer + s * c.hiddenSize, count: c.hiddenSize))) }
                 if recordLogits { slots[s].output.stepLogits.append(Array(UnsafeBufferPointer(start: row, count: cells))) }
                 if slots[s].steps >= maxSteps || policy.halts(rule: c.haltRule, qHalt: qHalt, qContinue: qContinue) {
                     var out = slots[s].output
@@ -166,4 +197,14 @@ public final class ACTRunner {
             }
         }
     }
+}
+
+/// Which halting head an `ACTRunner` runs.
+public enum QHeadSelection {
+    /// The file's attached head (`qhead.kind`) when it has one, else the official `qhead`.
+    case model
+    /// The official linear head, even when another is attached.
+    case official
+    /// Any head, e.g. one loaded from another GGUF file with `QHeadLoader`.
+    case custom(QHead)
 }

@@ -17,6 +17,11 @@ public final class RecursiveModel: @unchecked Sendable {
     let positionEmbedding: FloatBuffer?
     let lmHead: Linear
     let qHead: Linear
+    /// The official head as a `QHead`, for tools that compare heads on recorded states.
+    public let officialHead: QHead
+    /// A halting head attached to the file (`qhead.kind` metadata), run instead of the official
+    /// one unless the runner is told otherwise.
+    public let attachedHead: QHead?
     let hInit: FloatBuffer
     let lInit: FloatBuffer
     let lStack: [Block]
@@ -38,6 +43,9 @@ public final class RecursiveModel: @unchecked Sendable {
         positionEmbedding = c.positionEncoding == .learned ? try loader.floats("position_embd.weight", shape: [c.totalSeqLen, hidden]) : nil
         lmHead = try loader.linear("output", out: c.vocabSize, in: hidden)
         qHead = try loader.linear("qhead", out: 2, in: hidden, bias: true)
+        officialHead = FeedForwardHead(kind: .linear, layers: [HeadMatrix(qHead)], activation: .relu,
+                                       byteSize: ["qhead.weight", "qhead.bias"].compactMap { file.tensor($0)?.byteCount }.reduce(0, +))
+        attachedHead = try QHeadLoader.load(file: file, hidden: hidden)
         hInit = try loader.floats("h_init", shape: [hidden])
         lInit = try loader.floats("l_init", shape: [hidden])
         lStack = try (0..<c.lLayers).map { try Block(loading: "L.blk.\($0)", config: c, from: loader) }

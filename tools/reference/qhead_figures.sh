@@ -1,0 +1,45 @@
+#!/bin/sh
+# Q-head figures: train one head per kind on recorded states, attach each in every format to the
+# shipped model, score all on the held-out recorded puzzles (recur qhead-eval), then time
+# end-to-end solves. Needs a release build (swift build -c release) and a recording:
+#   python3 tools/reference/record_qhead_states.py --limit 224 --out tools/reference/heads/data/states.safetensors
+# Usage: tools/reference/qhead_figures.sh [TRAIN_PUZZLES] [E2E_PUZZLES]
+set -eu
+cd "$(dirname "$0")/../.."
+TRAIN=${1:-128}
+E2E=${2:-0}
+RECUR=${RECUR:-.build/release/recur}
+DATA=tools/reference/heads/data
+STATES=$DATA/states.safetensors
+MODEL=models/trm-sudoku-att-f16.gguf
+PUZZLES=../shared/data/sudoku_eval_2000.txt
+OUT=$DATA/gguf
+mkdir -p "$OUT"
+
+python3 tools/reference/train_qheads.py --states "$STATES" --out "$DATA" --train "$TRAIN"
+
+heads=""; refs=""
+for kind in linear mlp gru attention; do
+  for format in f32 q8_0 bnn snn; do
+    case "$kind:$format" in gru:bnn|gru:snn|attention:bnn|attention:snn) continue ;; esac
+    "$RECUR" export --from-gguf "$MODEL" -o "$OUT/$kind-$format.gguf" --qhead "$DATA/$kind.safetensors" \
+      --qhead-kind "$kind" --qhead-format "$format" --calibration-states "$STATES" --calibrate-limit "$TRAIN"
+    heads="$heads $OUT/$kind-$format.gguf"; refs="$refs $OUT/$kind-f32.gguf"
+  done
+done
+for kind in linear mlp; do
+  "$RECUR" export --from-gguf "$MODEL" -o "$OUT/$kind-snn128.gguf" --qhead "$DATA/$kind.safetensors" \
+    --qhead-kind "$kind" --qhead-format snn --snn-timesteps 128 --calibration-states "$STATES" --calibrate-limit "$TRAIN"
+  heads="$heads $OUT/$kind-snn128.gguf"; refs="$refs $OUT/$kind-f32.gguf"
+done
+
+# Agreement: each head against the F32 head of its kind; the official head against itself.
+# shellcheck disable=SC2086
+"$RECUR" qhead-eval --states "$STATES" --from "$TRAIN" --reference "$MODEL" $refs -- "$MODEL" $heads
+
+[ "$E2E" -gt 0 ] || exit 0
+echo "end to end: recur solve --limit $E2E --batch $E2E --threads 2 (puzzles/s)"
+for f in "$MODEL" $heads; do
+  printf '%s: ' "$(basename "$f")"
+  "$RECUR" solve --model "$f" --input "$PUZZLES" --limit "$E2E" --batch "$E2E" --threads 2 --check | grep -o '[0-9.]* puzzles/s'
+done
