@@ -1,6 +1,6 @@
 #!/bin/sh
 # Q-head figures: train one head per kind on recorded states, attach each in every format to the
-# shipped model, score all on the held-out recorded puzzles (recur qhead-eval), then time
+# F16 export of the shared checkpoint, score all on the held-out recorded puzzles (recur qhead-eval), then time
 # end-to-end solves. Needs a release build (swift build -c release) and a recording:
 #   python3 tools/reference/record_qhead_states.py --limit 224 --out tools/reference/heads/data/states.safetensors
 # Usage: tools/reference/qhead_figures.sh [TRAIN_PUZZLES] [E2E_PUZZLES]
@@ -11,10 +11,12 @@ E2E=${2:-0}
 RECUR=${RECUR:-.build/release/recur}
 DATA=tools/reference/heads/data
 STATES=$DATA/states.safetensors
-MODEL=models/trm-sudoku-att-f16.gguf
 PUZZLES=../shared/data/sudoku_eval_2000.txt
 OUT=$DATA/gguf
 mkdir -p "$OUT"
+# The figures were taken on the F16 export of the shared checkpoint (computed in F32).
+MODEL=${MODEL:-$DATA/trm-sudoku-att-f16.gguf}
+[ -f "$MODEL" ] || "$RECUR" export ../shared/checkpoints/trm-sudoku-att/step_10788 -o "$MODEL" --type f16
 
 python3 tools/reference/train_qheads.py --states "$STATES" --out "$DATA" --train "$TRAIN"
 
