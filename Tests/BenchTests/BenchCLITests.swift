@@ -1,6 +1,7 @@
 import Bench
 import Foundation
 import Runtime
+import TestSupport
 import XCTest
 
 /// `recur bench ...` run as a user runs it, on a tiny random model so each call takes seconds.
@@ -18,15 +19,7 @@ final class BenchCLITests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
-    static var binary: URL {
-        var d = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let c = d.appendingPathComponent("recur")
-            if FileManager.default.isExecutableFile(atPath: c.path) { return c }
-            d = d.deletingLastPathComponent()
-        }
-        return BenchTestSupport.repoRoot.appendingPathComponent(".build/debug/recur")
-    }
+    static var binary: URL { Repo.recurExecutable }
 
     func launch(_ args: [String]) throws -> Subprocess {
         try Subprocess(Self.binary.path, args, directory: BenchTestSupport.repoRoot)

@@ -8,20 +8,7 @@ enum CLI {
     static var repoRoot: URL { Repo.root }
     static var shared: URL { Repo.shared }
 
-    /// The `recur` executable beside the test bundle (.build/<config>/recur).
-    static var binary: URL {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("recur")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        for config in ["debug", "release"] {
-            let candidate = repoRoot.appendingPathComponent(".build/\(config)/recur")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        }
-        return repoRoot.appendingPathComponent(".build/debug/recur")
-    }
+    static var binary: URL { Repo.recurExecutable }
 
     typealias Result = Subprocess.Result
 

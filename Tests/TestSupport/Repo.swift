@@ -13,6 +13,22 @@ public enum Repo {
         return dir
     }
 
+    /// The `recur` executable the tests drive: beside the test bundle (.build/<config>/recur), else
+    /// a build in the checkout.
+    public static var recurExecutable: URL {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("recur")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        for config in ["debug", "release"] {
+            let candidate = root.appendingPathComponent(".build/\(config)/recur")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        return root.appendingPathComponent(".build/debug/recur")
+    }
+
     /// Set in CI: a missing reference (PyTorch, gguf, ../shared) fails instead of skipping.
     public static var referenceRequired: Bool { ProcessInfo.processInfo.environment["RECUR_REQUIRE_REFERENCE"] == "1" }
 }
