@@ -17,7 +17,7 @@ enum ShippedFile {
 
 /// The model `recur` uses when none is named.
 enum DefaultModel {
-    static let fileName = "trm-sudoku-att-q4_0.gguf"
+    static let fileName = "trm-sudoku-att-q8_0.gguf"
 
     static func path() throws -> String {
         guard let file = ShippedFile.locate("models/\(fileName)") else {
