@@ -104,8 +104,9 @@ struct Export: ParsableCommand {
         guard let base else { return }
 
         var calibration: [Float] = []
+        var steps = 1
         if let calibrationStates {
-            calibration = try QHeadCalibration.load(path: calibrationStates, hidden: head.hidden, limit: calibrateLimit)
+            (calibration, steps) = try QHeadCalibration.load(path: calibrationStates, hidden: head.hidden, limit: calibrateLimit)
         } else if let calibrate {
             let text = String(decoding: FileManager.default.contents(atPath: calibrate) ?? Data(), as: UTF8.self)
             let lines = try SudokuLine.parseFile(text, name: calibrate).prefix(Swift.max(calibrateLimit, 1))
@@ -113,11 +114,13 @@ struct Export: ParsableCommand {
             let model = try RecursiveModel(path: base)
             calibration = try QHeadCalibration.record(model: model, inputs: lines.map { ModelInput(tokens: $0.puzzle.tokens) },
                                                       steps: calibrateSteps, threads: ProcessInfo.processInfo.activeProcessorCount)
+            steps = calibrateSteps
         }
         if case .float = storage {} else if calibration.isEmpty, case .snn = storage {
             throw CLIError("--qhead-format snn needs --calibrate PUZZLES or --calibration-states FILE")
         }
-        let summary = try QHeadAttacher.attach(model: base, output: output, head: head, storage: storage, calibration: calibration)
+        let summary = try QHeadAttacher.attach(model: base, output: output, head: head, storage: storage, calibration: calibration,
+                                               steps: steps)
         print("wrote \(summary.output): \(kind.rawValue) Q-head as \(qheadFormat.lowercased()), \(summary.headBytes) bytes of head tensors, \(calibration.count / Swift.max(head.hidden, 1)) calibration states, \(formatBytes(summary.fileBytes))")
     }
 

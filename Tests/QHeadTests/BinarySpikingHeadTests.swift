@@ -66,7 +66,7 @@ final class BinarySpikingHeadTests: XCTestCase {
                 for o in 0..<layer.outFeatures {
                     var dot = 0
                     for j in 0..<layer.inFeatures {
-                        let xs = input[j] - layer.center[j] >= 0
+                        let xs = input[j] - layer.center(j) >= 0
                         let ws = (layer.bits[o * ((layer.inFeatures + 63) / 64) + j / 64] >> UInt64(j % 64)) & 1 == 1
                         dot += xs == ws ? 1 : -1
                     }

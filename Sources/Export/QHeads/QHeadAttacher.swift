@@ -24,7 +24,9 @@ public enum QHeadAttacher {
         name.hasPrefix("qhead.") && name != "qhead.weight" && name != "qhead.bias"
     }
 
-    public static func attach(model: String, output: String, head: QHeadWeights, storage: QHeadStorage, calibration: [Float]) throws -> Summary {
+    /// `calibration`: Q-head input states, `steps` consecutive ones per puzzle.
+    public static func attach(model: String, output: String, head: QHeadWeights, storage: QHeadStorage, calibration: [Float],
+                              steps: Int = 1) throws -> Summary {
         let source = try GGUFFile(path: model)
         if let hidden = source.value("\(source.value("general.architecture")?.string ?? "trm").hidden_size")?.int, hidden != head.hidden {
             throw QHeadExportError.badHead(file: model, detail: "the model's hidden size is \(hidden), the head reads \(head.hidden) features")
@@ -36,7 +38,7 @@ public enum QHeadAttacher {
         for info in source.tensors where !isAttached(tensor: info.name) {
             try writer.addTensor(name: info.name, shape: info.shape, type: info.type, data: Array(source.bytes(info)))
         }
-        try add(head, storage: storage, calibration: calibration, to: &writer)
+        try add(head, storage: storage, calibration: calibration, steps: steps, to: &writer)
         try writer.write(to: output)
         let written = try GGUFFile(path: output)
         let headBytes = written.tensors.filter { isAttached(tensor: $0.name) }.reduce(0) { $0 + $1.byteCount }
@@ -45,12 +47,13 @@ public enum QHeadAttacher {
     }
 
     /// Adds the head's metadata and tensors in the chosen storage.
-    public static func add(_ head: QHeadWeights, storage: QHeadStorage, calibration: [Float], to writer: inout GGUFWriter) throws {
+    public static func add(_ head: QHeadWeights, storage: QHeadStorage, calibration: [Float], steps: Int = 1,
+                           to writer: inout GGUFWriter) throws {
         switch storage {
         case let .float(type): try head.write(into: &writer, type: type)
-        case .bnn: try BinaryConverter.write(try BinaryConverter.convert(head, calibration: calibration), head: head, into: &writer)
+        case .bnn: try BinaryConverter.write(try BinaryConverter.convert(head, calibration: calibration, steps: steps), head: head, into: &writer)
         case let .snn(timesteps, leak):
-            let converted = try SpikingConverter.convert(head, calibration: calibration, timesteps: timesteps, leak: leak)
+            let converted = try SpikingConverter.convert(head, calibration: calibration, steps: steps, timesteps: timesteps, leak: leak)
             try SpikingConverter.write(converted, head: head, timesteps: timesteps, leak: leak, into: &writer)
         }
     }

@@ -16,15 +16,17 @@ public enum QHeadCalibration {
 
     /// States from a safetensors file with a `states` tensor `[N, T, hidden]` or `[M, hidden]`
     /// (what tools/reference/record_qhead_states.py writes); at most `limit` rows of the first axis.
-    public static func load(path: String, hidden: Int, limit: Int? = nil) throws -> [Float] {
+    /// `steps`: consecutive states per puzzle (T, or 1 for unordered rows).
+    public static func load(path: String, hidden: Int, limit: Int? = nil) throws -> (values: [Float], steps: Int) {
         let dict = try StateDict.load(path)
         guard let t = dict["states"] else { throw QHeadExportError.badCalibration("\(path): no 'states' tensor") }
         guard t.shape.last == hidden, t.shape.count == 2 || t.shape.count == 3 else {
             throw QHeadExportError.badCalibration("\(path): 'states' has shape \(t.shape), expected [N, T, \(hidden)] or [M, \(hidden)]")
         }
         let values = try t.floats()
-        guard let limit, limit < t.shape[0] else { return values }
+        let steps = t.shape.count == 3 ? t.shape[1] : 1
+        guard let limit, limit < t.shape[0] else { return (values, steps) }
         let per = t.shape.dropFirst().reduce(1, *)
-        return Array(values[0..<limit * per])
+        return (Array(values[0..<limit * per]), steps)
     }
 }

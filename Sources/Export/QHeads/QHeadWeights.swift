@@ -70,30 +70,44 @@ public struct QHeadWeights: Sendable {
         }
     }
 
-    /// Layers of a feed-forward head as (W [out, in], b [out]) pairs, for the BNN/SNN converters.
-    func feedForwardLayers() throws -> [(out: Int, in: Int, weight: [Float], bias: [Float])] {
-        let names: [String]
-        switch kind {
-        case .linear: names = ["qhead.linear"]
-        case .mlp: names = ["qhead.fc1", "qhead.fc2"]
-        default: throw QHeadExportError.unsupported("binary and spiking formats are defined for linear and mlp heads, not \(kind.rawValue)")
+    /// The head's matrices as (W [out, in], b [out]) in `QHeadLayout.matrices` order, a missing
+    /// bias as zeros: what the BNN and SNN converters turn into layers.
+    func matrices() -> [(out: Int, in: Int, weight: [Float], bias: [Float])] {
+        QHeadLayout.matrices(kind).map { t in
+            let w = tensors[t.name]!
+            let base = t.name.dropLast(".weight".count)
+            return (w.shape[0], w.shape[1], w.values, tensors["\(base).bias"]?.values ?? [Float](repeating: 0, count: w.shape[0]))
         }
-        return names.map { n in
-            let w = tensors["\(n).weight"]!, b = tensors["\(n).bias"]!
-            return (w.shape[0], w.shape[1], w.values, b.values)
+    }
+
+    /// The head in float32 as the runtime runs it, for tracing what each matrix sees.
+    func runtimeHead() throws -> QHead {
+        var writer = GGUFWriter()
+        try write(into: &writer, type: .f32)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("recur-qhead-\(UUID().uuidString).gguf").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try writer.write(to: path)
+        guard let head = try QHeadLoader.load(file: GGUFFile(path: path)) else {
+            throw QHeadExportError.unsupported("head \(kind.rawValue) did not load back")
+        }
+        return head
+    }
+
+    /// The metadata every format of this head carries.
+    func writeMetadata(into writer: inout GGUFWriter, format: QHeadFormat) {
+        writer.add(QHeadLayout.kindKey, .string(kind.rawValue))
+        writer.add(QHeadLayout.formatKey, .string(format.rawValue))
+        if kind == .mlp { writer.add(QHeadLayout.activationKey, .string(activation.rawValue)) }
+        if kind == .attention {
+            writer.add(QHeadLayout.attentionHeadsKey, .uint32(UInt32(attentionHeads)))
+            writer.add(QHeadLayout.memoryKey, .uint32(UInt32(attentionMemory)))
         }
     }
 
     /// Writes metadata and tensors in float format; matrices as `type`, vectors F32. A block type
     /// whose block does not divide a row falls back to F16 for that matrix, as the model export does.
     public func write(into writer: inout GGUFWriter, type: GGMLType) throws {
-        writer.add(QHeadLayout.kindKey, .string(kind.rawValue))
-        writer.add(QHeadLayout.formatKey, .string(QHeadFormat.float.rawValue))
-        if kind == .mlp { writer.add(QHeadLayout.activationKey, .string(activation.rawValue)) }
-        if kind == .attention {
-            writer.add(QHeadLayout.attentionHeadsKey, .uint32(UInt32(attentionHeads)))
-            writer.add(QHeadLayout.memoryKey, .uint32(UInt32(attentionMemory)))
-        }
+        writeMetadata(into: &writer, format: .float)
         for t in QHeadLayout.tensors(kind) {
             guard let (shape, values) = tensors[t.name] else { throw QHeadExportError.unsupported("head tensor \(t.name) missing") }
             var tensorType: GGMLType = t.isMatrix ? type : .f32

@@ -1,7 +1,13 @@
 import Foundation
 import Runtime
 
-/// Turns a float `linear`/`mlp` (ReLU) head into the SNN format by threshold balancing.
+/// Turns a float head into the SNN format by threshold balancing.
+///
+/// `linear`/`mlp` (ReLU) heads become one spiking network (below). A GRU or attention head has
+/// gates, tanh and softmax, which rates cannot carry; each of its matrices becomes a rate-coded
+/// layer with its own signed input encoder (centre and scale from what the float head feeds that
+/// matrix over the calibration sequences, `QHeadTracer`) and an integrating read-out, and the
+/// cell and the attention run in float on the read-out rates.
 ///
 /// The input is centred by its calibration mean; the input scale `lambda_0` is the 99.9th
 /// percentile of |x - mean| over the calibration states, and a hidden layer's threshold the 99.9th
@@ -11,9 +17,15 @@ import Runtime
 public enum SpikingConverter {
     public static let percentile = 0.999
 
-    public static func convert(_ head: QHeadWeights, calibration: [Float], timesteps: Int, leak: Float) throws
-        -> (center: [Float], inputThreshold: Float, layers: [SpikingLayer]) {
-        let layers = try head.feedForwardLayers()
+    public enum Conversion {
+        /// A feed-forward head: one input encoder, hidden IF layers, a read-out layer.
+        case network(center: [Float], inputThreshold: Float, layers: [SpikingLayer])
+        /// A GRU or attention head: every matrix with its own encoder.
+        case matrices([SpikingLinear])
+    }
+
+    public static func convert(_ head: QHeadWeights, calibration: [Float], steps: Int = 1, timesteps: Int, leak: Float) throws -> Conversion {
+        let layers = head.matrices()
         if head.kind == .mlp && head.activation != .relu {
             throw QHeadExportError.unsupported("the SNN format needs a ReLU mlp head (integrate-and-fire rates are ReLU-shaped); this one uses \(head.activation.rawValue)")
         }
@@ -25,6 +37,15 @@ public enum SpikingConverter {
             throw QHeadExportError.badCalibration("SNN timesteps must be >= 1 and leak in (0, 1]; got \(timesteps), \(leak)")
         }
         let rows = calibration.count / hidden
+        if head.kind == .gru || head.kind == .attention {
+            guard rows % steps == 0 else {
+                throw QHeadExportError.badCalibration("\(rows) calibration states are not whole sequences of \(steps) steps")
+            }
+            let traces = try QHeadTracer.trace(try head.runtimeHead(), states: calibration, steps: steps)
+            return .matrices(try zip(layers, traces).map { m, t in
+                try encodedLayer(m.weight, m.bias, out: m.out, in: m.in, inputs: t.inputs, timesteps: timesteps, leak: leak)
+            })
+        }
         var center = [Float](repeating: 0, count: hidden)
         for j in 0..<hidden {
             var s = 0.0
@@ -63,7 +84,33 @@ public enum SpikingConverter {
             }
             out.append(try SpikingLayer(inFeatures: k, outFeatures: n, weightT: weightT, bias: bias, threshold: threshold))
         }
-        return (center, lambda0, out)
+        return .network(center: center, inputThreshold: lambda0, layers: out)
+    }
+
+    /// One matrix as a rate-coded layer: centre the mean input, scale the 99.9th percentile of
+    /// |x - centre|, `W center` folded into the bias, integrating read-out.
+    static func encodedLayer(_ weight: [Float], _ bias: [Float], out n: Int, in k: Int, inputs: [Float], timesteps: Int, leak: Float) throws -> SpikingLinear {
+        let rows = inputs.count / k
+        var center = [Float](repeating: 0, count: k)
+        for j in 0..<k {
+            var s = 0.0
+            for r in 0..<rows { s += Double(inputs[r * k + j]) }
+            center[j] = Float(s / Double(max(rows, 1)))
+        }
+        let deviations = (0..<rows * k).map { abs(inputs[$0] - center[$0 % k]) }
+        let lambda = max(percentileOf(deviations), 1e-6)
+        var weightT = [Float](repeating: 0, count: k * n)
+        var folded = bias
+        for o in 0..<n {
+            var s = 0.0
+            for j in 0..<k {
+                weightT[j * n + o] = weight[o * k + j] * lambda
+                s += Double(weight[o * k + j]) * Double(center[j])
+            }
+            folded[o] += Float(s)
+        }
+        let layer = try SpikingLayer(inFeatures: k, outFeatures: n, weightT: weightT, bias: folded, threshold: 0)
+        return try SpikingLinear(layer: layer, center: center, inputThreshold: lambda, timesteps: timesteps, leak: leak)
     }
 
     static func percentileOf(_ values: [Float]) -> Float {
@@ -75,20 +122,31 @@ public enum SpikingConverter {
         return sorted[lo] * (1 - t) + sorted[hi] * t
     }
 
-    /// Writes `qhead.snn.center`, `qhead.snn.<l>.weight` ([in, out], F32), `.bias`, `.threshold`.
-    public static func write(_ converted: (center: [Float], inputThreshold: Float, layers: [SpikingLayer]), head: QHeadWeights,
-                             timesteps: Int, leak: Float, into writer: inout GGUFWriter) throws {
-        writer.add(QHeadLayout.kindKey, .string(head.kind.rawValue))
-        writer.add(QHeadLayout.formatKey, .string(QHeadFormat.snn.rawValue))
-        if head.kind == .mlp { writer.add(QHeadLayout.activationKey, .string(head.activation.rawValue)) }
+    /// Writes a network as `qhead.snn.center`, `qhead.snn.<l>.weight` ([in, out], F32), `.bias`,
+    /// `.threshold`; a GRU/attention head as `qhead.snn.<l>.weight`, `.bias`, `.center` and
+    /// `.input_threshold` per matrix.
+    public static func write(_ converted: Conversion, head: QHeadWeights, timesteps: Int, leak: Float, into writer: inout GGUFWriter) throws {
+        head.writeMetadata(into: &writer, format: .snn)
         writer.add(QHeadLayout.snnTimestepsKey, .uint32(UInt32(timesteps)))
         writer.add(QHeadLayout.snnLeakKey, .float32(leak))
-        writer.add(QHeadLayout.snnInputThresholdKey, .float32(converted.inputThreshold))
-        try writer.addTensor(name: "qhead.snn.center", shape: [converted.center.count], floats: converted.center, type: .f32)
-        for (l, layer) in converted.layers.enumerated() {
-            try writer.addTensor(name: "qhead.snn.\(l).weight", shape: [layer.inFeatures, layer.outFeatures], floats: layer.weightT, type: .f32)
-            try writer.addTensor(name: "qhead.snn.\(l).bias", shape: [layer.outFeatures], floats: layer.bias, type: .f32)
-            try writer.addTensor(name: "qhead.snn.\(l).threshold", shape: [1], floats: [layer.threshold], type: .f32)
+        func add(_ base: String, _ layer: SpikingLayer) throws {
+            try writer.addTensor(name: "\(base).weight", shape: [layer.inFeatures, layer.outFeatures], floats: layer.weightT, type: .f32)
+            try writer.addTensor(name: "\(base).bias", shape: [layer.outFeatures], floats: layer.bias, type: .f32)
+        }
+        switch converted {
+        case let .network(center, inputThreshold, layers):
+            writer.add(QHeadLayout.snnInputThresholdKey, .float32(inputThreshold))
+            try writer.addTensor(name: "qhead.snn.center", shape: [center.count], floats: center, type: .f32)
+            for (l, layer) in layers.enumerated() {
+                try add("qhead.snn.\(l)", layer)
+                try writer.addTensor(name: "qhead.snn.\(l).threshold", shape: [1], floats: [layer.threshold], type: .f32)
+            }
+        case let .matrices(layers):
+            for (l, m) in layers.enumerated() {
+                try add("qhead.snn.\(l)", m.layer)
+                try writer.addTensor(name: "qhead.snn.\(l).center", shape: [m.center.count], floats: m.center, type: .f32)
+                try writer.addTensor(name: "qhead.snn.\(l).input_threshold", shape: [1], floats: [m.inputThreshold], type: .f32)
+            }
         }
     }
 }

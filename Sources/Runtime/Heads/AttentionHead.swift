@@ -8,18 +8,19 @@ import Foundation
 /// new state. Slot state: [filled, next, K ring (memory x d), V ring (memory x d)].
 public final class AttentionHead: QHead {
     public let kind = QHeadKind.attention
-    public let format = QHeadFormat.float
+    public let format: QHeadFormat
     public let inputSize: Int
     public let byteSize: Int
     public let width: Int
     public let heads: Int
     public let memory: Int
-    let wq: HeadMatrix
-    let wk: HeadMatrix
-    let wv: HeadMatrix
-    let output: HeadMatrix
+    let wq: any HeadLinear
+    let wk: any HeadLinear
+    let wv: any HeadLinear
+    let output: any HeadLinear
 
-    init(wq: HeadMatrix, wk: HeadMatrix, wv: HeadMatrix, output: HeadMatrix, heads: Int, memory: Int, byteSize: Int) {
+    init(wq: any HeadLinear, wk: any HeadLinear, wv: any HeadLinear, output: any HeadLinear, heads: Int, memory: Int, format: QHeadFormat, byteSize: Int) {
+        self.format = format
         self.wq = wq
         self.wk = wk
         self.wv = wv
@@ -32,11 +33,11 @@ public final class AttentionHead: QHead {
     }
 
     public var stateSize: Int { 2 + 2 * memory * width }
-    public var summary: String { "attention(d \(width), \(heads) heads, memory \(memory)) \(wq.type.name)" }
+    public var summary: String { "attention(d \(width), \(heads) heads, memory \(memory)) \(headTypeName(format, wq))" }
 
     public func makeScratch(capacity: Int) -> QHeadScratch {
-        let quant = [wq, wk, wv, output].map { $0.scratchBytes(rows: capacity) }.max() ?? 0
-        return QHeadScratch(floats: capacity * width * 4 + memory, quantBytes: quant)
+        let layers: [any HeadLinear] = [wq, wk, wv, output]
+        return QHeadScratch(floats: capacity * width * 4 + memory, layers: layers.needs(rows: capacity))
     }
 
     public func evaluate(_ x: UnsafePointer<Float>, state: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>,
@@ -45,9 +46,9 @@ public final class AttentionHead: QHead {
         let qs = scratch.floats.pointer
         let ks = qs + batch * d, vs = ks + batch * d, o = vs + batch * d
         let p = o + batch * d
-        wq(x, qs, rows: batch, scratch: scratch.quant)
-        wk(x, ks, rows: batch, scratch: scratch.quant)
-        wv(x, vs, rows: batch, scratch: scratch.quant)
+        wq(x, qs, rows: batch, scratch: scratch)
+        wk(x, ks, rows: batch, scratch: scratch)
+        wv(x, vs, rows: batch, scratch: scratch)
         let scale = 1 / Float(Double(hd).squareRoot())
         for b in 0..<batch {
             let s = state + b * stateSize
@@ -80,6 +81,6 @@ public final class AttentionHead: QHead {
                 }
             }
         }
-        output(o, q, rows: batch, scratch: scratch.quant)
+        output(o, q, rows: batch, scratch: scratch)
     }
 }

@@ -9,16 +9,17 @@ import Foundation
 ///     h' = (1 - z) * n + z * h
 public final class GRUHead: QHead {
     public let kind = QHeadKind.gru
-    public let format = QHeadFormat.float
+    public let format: QHeadFormat
     public let inputSize: Int
     public let byteSize: Int
     public let width: Int
-    let input: HeadMatrix
-    let ih: HeadMatrix
-    let hh: HeadMatrix
-    let output: HeadMatrix
+    let input: any HeadLinear
+    let ih: any HeadLinear
+    let hh: any HeadLinear
+    let output: any HeadLinear
 
-    init(input: HeadMatrix, ih: HeadMatrix, hh: HeadMatrix, output: HeadMatrix, byteSize: Int) {
+    init(input: any HeadLinear, ih: any HeadLinear, hh: any HeadLinear, output: any HeadLinear, format: QHeadFormat, byteSize: Int) {
+        self.format = format
         self.input = input
         self.ih = ih
         self.hh = hh
@@ -29,11 +30,11 @@ public final class GRUHead: QHead {
     }
 
     public var stateSize: Int { width }
-    public var summary: String { "gru(\(width)) \(input.type.name)" }
+    public var summary: String { "gru(\(width)) \(headTypeName(format, input))" }
 
     public func makeScratch(capacity: Int) -> QHeadScratch {
-        let quant = [input, ih, hh, output].map { $0.scratchBytes(rows: capacity) }.max() ?? 0
-        return QHeadScratch(floats: capacity * width * 7, quantBytes: quant)
+        let layers: [any HeadLinear] = [input, ih, hh, output]
+        return QHeadScratch(floats: capacity * width * 7, layers: layers.needs(rows: capacity))
     }
 
     public func evaluate(_ x: UnsafePointer<Float>, state: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>,
@@ -42,9 +43,9 @@ public final class GRUHead: QHead {
         let u = scratch.floats.pointer
         let gi = u + batch * w
         let gh = gi + batch * 3 * w
-        input(x, u, rows: batch, scratch: scratch.quant)
-        ih(u, gi, rows: batch, scratch: scratch.quant)
-        hh(state, gh, rows: batch, scratch: scratch.quant)
+        input(x, u, rows: batch, scratch: scratch)
+        ih(u, gi, rows: batch, scratch: scratch)
+        hh(state, gh, rows: batch, scratch: scratch)
         for b in 0..<batch {
             let h = state + b * w, i = gi + b * 3 * w, g = gh + b * 3 * w
             for j in 0..<w {
@@ -54,6 +55,6 @@ public final class GRUHead: QHead {
                 h[j] = (1 - z) * n + z * h[j]
             }
         }
-        output(state, q, rows: batch, scratch: scratch.quant)
+        output(state, q, rows: batch, scratch: scratch)
     }
 }

@@ -29,7 +29,8 @@ extension QHead {
     }
 }
 
-/// Scratch memory a head needs at a batch capacity, allocated once per runner.
+/// Scratch memory a head needs at a batch capacity, allocated once per runner: `floats` for the
+/// head's own intermediate rows, the rest for its layers (`HeadLinear.needs`).
 public final class QHeadScratch: @unchecked Sendable {
     public let floats: FloatBuffer
     let quant: RawBuffer
@@ -37,16 +38,18 @@ public final class QHeadScratch: @unchecked Sendable {
     let wordCount: Int
     let ints: UnsafeMutablePointer<Int32>
     let intCount: Int
+    let layerFloats: FloatBuffer
 
-    init(floats: Int, quantBytes: Int = 0, words: Int = 0, ints: Int = 0) {
+    init(floats: Int, layers needs: HeadScratchNeeds = HeadScratchNeeds()) {
         self.floats = FloatBuffer(count: max(floats, 1))
-        quant = RawBuffer(byteCount: quantBytes)
-        wordCount = max(words, 1)
-        self.words = .allocate(capacity: wordCount)
-        self.words.initialize(repeating: 0, count: wordCount)
-        intCount = max(ints, 1)
-        self.ints = .allocate(capacity: intCount)
-        self.ints.initialize(repeating: 0, count: intCount)
+        quant = RawBuffer(byteCount: needs.quantBytes)
+        wordCount = max(needs.words, 1)
+        words = .allocate(capacity: wordCount)
+        words.initialize(repeating: 0, count: wordCount)
+        intCount = max(needs.ints, 1)
+        ints = .allocate(capacity: intCount)
+        ints.initialize(repeating: 0, count: intCount)
+        layerFloats = FloatBuffer(count: max(needs.floats, 1))
     }
 
     deinit {

@@ -37,6 +37,8 @@ public enum QHeadLayout {
     public static let snnTimestepsKey = "qhead.snn.timesteps"
     public static let snnLeakKey = "qhead.snn.leak"
     public static let snnInputThresholdKey = "qhead.snn.input_threshold"
+    /// Input width of binary layer `l`, written when its centre is one value (`.center` shape [1]).
+    public static func bnnInFeaturesKey(_ l: Int) -> String { "qhead.bnn.\(l).in_features" }
 
     /// Float-format tensors per kind: GGUF name, the PyTorch state_dict key it comes from, and
     /// whether it is a matrix (quantizable) or a vector.
@@ -65,6 +67,10 @@ public enum QHeadLayout {
                     t("qhead.attn_out.weight", "out.weight", true), t("qhead.attn_out.bias", "out.bias", false)]
         }
     }
+
+    /// The kind's matrices in order; BNN and SNN files number their layers `qhead.bnn.<l>` and
+    /// `qhead.snn.<l>` by this order.
+    public static func matrices(_ kind: QHeadKind) -> [Tensor] { tensors(kind).filter(\.isMatrix) }
 
     /// GRU width and attention defaults the issue fixes.
     public static let gruWidth = 128

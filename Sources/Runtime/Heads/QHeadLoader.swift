@@ -70,82 +70,106 @@ public enum QHeadLoader {
         func bytes(_ names: [String]) -> Int { names.compactMap { file.tensor($0)?.byteCount }.reduce(0, +) }
     }
 
-    static func floatHead(_ kind: QHeadKind, activation: QHeadActivation, reader r: Reader) throws -> QHead {
-        let bytes = r.bytes(QHeadLayout.tensors(kind).map(\.name))
+    /// A head of `kind` from its matrices in `QHeadLayout.matrices` order, shapes checked.
+    static func assemble(_ kind: QHeadKind, format: QHeadFormat, layers: [any HeadLinear], activation: QHeadActivation,
+                         byteSize: Int, reader r: Reader) throws -> QHead {
+        let shapes = layers.map { "\($0.inFeatures)->\($0.outFeatures)" }
+        func bad() -> ModelError {
+            .badMetadata(file: r.file.path, detail: "the \(kind.rawValue) head's layers \(shapes) do not have its shapes (see docs/qheads.md)")
+        }
+        guard layers.count == QHeadLayout.matrices(kind).count, let last = layers.last, last.outFeatures == 2 else { throw bad() }
+        let hidden = layers[0].inFeatures, w = layers[0].outFeatures
         switch kind {
         case .linear:
-            return FeedForwardHead(kind: kind, layers: [try r.linear("qhead.linear", bias: true, out: 2)], activation: activation, byteSize: bytes)
+            return FeedForwardHead(kind: kind, format: format, layers: layers, activation: activation, byteSize: byteSize)
         case .mlp:
-            let fc1 = try r.linear("qhead.fc1", bias: true)
-            let fc2 = try r.linear("qhead.fc2", bias: true, out: 2, in: fc1.outFeatures)
-            return FeedForwardHead(kind: kind, layers: [fc1, fc2], activation: activation, byteSize: bytes)
+            guard last.inFeatures == w else { throw bad() }
+            return FeedForwardHead(kind: kind, format: format, layers: layers, activation: activation, byteSize: byteSize)
         case .gru:
-            let input = try r.linear("qhead.gru_in", bias: false)
-            let w = input.outFeatures
-            return GRUHead(input: input,
-                           ih: try r.linear("qhead.gru_ih", bias: true, out: 3 * w, in: w),
-                           hh: try r.linear("qhead.gru_hh", bias: true, out: 3 * w, in: w),
-                           output: try r.linear("qhead.gru_out", bias: true, out: 2, in: w), byteSize: bytes)
+            guard layers[1].inFeatures == w, layers[1].outFeatures == 3 * w, layers[2].inFeatures == w, layers[2].outFeatures == 3 * w,
+                  last.inFeatures == w else { throw bad() }
+            return GRUHead(input: layers[0], ih: layers[1], hh: layers[2], output: last, format: format, byteSize: byteSize)
         case .attention:
-            let wq = try r.linear("qhead.attn_q", bias: false)
-            let d = wq.outFeatures, hidden = wq.inFeatures
+            guard layers[1...2].allSatisfy({ $0.inFeatures == hidden && $0.outFeatures == w }), last.inFeatures == w else { throw bad() }
             let heads = r.file.value(QHeadLayout.attentionHeadsKey)?.int ?? QHeadLayout.attentionHeads
             let memory = r.file.value(QHeadLayout.memoryKey)?.int ?? QHeadLayout.attentionMemory
-            guard heads >= 1, d % heads == 0, memory >= 1, memory <= 4096 else {
-                throw ModelError.badMetadata(file: r.file.path, detail: "attention head: width \(d) with \(heads) heads and memory \(memory) (heads must divide the width; memory 1...4096)")
+            guard heads >= 1, w % heads == 0, memory >= 1, memory <= 4096 else {
+                throw ModelError.badMetadata(file: r.file.path, detail: "attention head: width \(w) with \(heads) heads and memory \(memory) (heads must divide the width; memory 1...4096)")
             }
-            return AttentionHead(wq: wq, wk: try r.linear("qhead.attn_k", bias: false, out: d, in: hidden),
-                                 wv: try r.linear("qhead.attn_v", bias: false, out: d, in: hidden),
-                                 output: try r.linear("qhead.attn_out", bias: true, out: 2, in: d),
-                                 heads: heads, memory: memory, byteSize: bytes)
+            return AttentionHead(wq: layers[0], wk: layers[1], wv: layers[2], output: last, heads: heads, memory: memory,
+                                 format: format, byteSize: byteSize)
         }
     }
 
-    static func binaryHead(_ kind: QHeadKind, activation: QHeadActivation, reader r: Reader) throws -> QHead {
-        guard kind == .linear || kind == .mlp else {
-            throw ModelError.badMetadata(file: r.file.path, detail: "the BNN format is defined for linear and mlp heads, not \(kind.rawValue)")
+    static func floatHead(_ kind: QHeadKind, activation: QHeadActivation, reader r: Reader) throws -> QHead {
+        let layers: [any HeadLinear] = try QHeadLayout.matrices(kind).map { t in
+            let base = String(t.name.dropLast(".weight".count))
+            return try r.linear(base, bias: r.file.tensor("\(base).bias") != nil)
         }
+        return try assemble(kind, format: .float, layers: layers, activation: activation,
+                            byteSize: r.bytes(QHeadLayout.tensors(kind).map(\.name)), reader: r)
+    }
+
+    static func binaryHead(_ kind: QHeadKind, activation: QHeadActivation, reader r: Reader) throws -> QHead {
         var layers: [BinaryLayer] = []
-        for l in 0..<(kind == .mlp ? 2 : 1) {
+        for l in QHeadLayout.matrices(kind).indices {
             let base = "qhead.bnn.\(l)"
             let scale = try r.info("\(base).scale")
             let center = try r.info("\(base).center")
             guard scale.shape.count == 1, center.shape.count == 1 else {
                 throw ModelError.badShape(file: r.file.path, name: "\(base).scale", expected: [-1], found: scale.shape)
             }
-            let out = scale.shape[0], inFeatures = center.shape[0]
-            layers.append(try BinaryLayer(inFeatures: inFeatures, outFeatures: out,
-                                          bits: try r.words("\(base).bits", rows: out, columns: inFeatures),
-                                          scale: try r.floats("\(base).scale", count: out), bias: try r.floats("\(base).bias", count: out),
-                                          center: try r.floats("\(base).center", count: inFeatures)))
-        }
-        do { return try BinaryHead(kind: kind, layers: layers, activation: activation) } catch let e as ModelError {
-            throw ModelError.badMetadata(file: r.file.path, detail: e.description)
-        }
-    }
-
-    static func spikingHead(_ kind: QHeadKind, reader r: Reader) throws -> QHead {
-        guard kind == .linear || kind == .mlp else {
-            throw ModelError.badMetadata(file: r.file.path, detail: "the SNN format is defined for linear and mlp heads, not \(kind.rawValue)")
-        }
-        let centerInfo = try r.info("qhead.snn.center")
-        guard centerInfo.shape.count == 1 else { throw ModelError.badShape(file: r.file.path, name: "qhead.snn.center", expected: [-1], found: centerInfo.shape) }
-        let center = try r.floats("qhead.snn.center", count: centerInfo.shape[0])
-        var layers: [SpikingLayer] = []
-        for l in 0..<(kind == .mlp ? 2 : 1) {
-            let base = "qhead.snn.\(l)"
-            let (inFeatures, out) = try r.matrix("\(base).weight")
-            let weight = try r.loader.floats("\(base).weight", shape: [inFeatures, out]).array
-            let threshold = try r.floats("\(base).threshold", count: 1)[0]
+            let out = scale.shape[0]
+            // The input width: metadata when the centre is one value for the whole input.
+            let columns = r.file.value(QHeadLayout.bnnInFeaturesKey(l))?.int ?? center.shape[0]
+            guard columns > 0, center.shape[0] == 1 || center.shape[0] == columns else {
+                throw ModelError.badShape(file: r.file.path, name: "\(base).center", expected: [columns], found: center.shape)
+            }
             do {
-                layers.append(try SpikingLayer(inFeatures: inFeatures, outFeatures: out, weightT: weight,
-                                               bias: try r.floats("\(base).bias", count: out), threshold: threshold))
+                layers.append(try BinaryLayer(inFeatures: columns, outFeatures: out,
+                                              bits: try r.words("\(base).bits", rows: out, columns: columns),
+                                              scale: try r.floats("\(base).scale", count: out), bias: try r.floats("\(base).bias", count: out),
+                                              center: try r.floats("\(base).center", count: center.shape[0])))
             } catch let e as ModelError {
                 throw ModelError.badMetadata(file: r.file.path, detail: "\(base): \(e.description)")
             }
         }
+        return try assemble(kind, format: .bnn, layers: layers, activation: activation, byteSize: layers.reduce(0) { $0 + $1.byteSize }, reader: r)
+    }
+
+    static func spikingHead(_ kind: QHeadKind, reader r: Reader) throws -> QHead {
         let t = r.file.value(QHeadLayout.snnTimestepsKey)?.int ?? 32
         let leak = Float(r.file.value(QHeadLayout.snnLeakKey)?.double ?? 1)
+        func layer(_ base: String) throws -> SpikingLayer {
+            let (inFeatures, out) = try r.matrix("\(base).weight")
+            let weight = try r.loader.floats("\(base).weight", shape: [inFeatures, out]).array
+            let threshold = r.file.tensor("\(base).threshold") == nil ? 0 : try r.floats("\(base).threshold", count: 1)[0]
+            do {
+                return try SpikingLayer(inFeatures: inFeatures, outFeatures: out, weightT: weight,
+                                        bias: try r.floats("\(base).bias", count: out), threshold: threshold)
+            } catch let e as ModelError {
+                throw ModelError.badMetadata(file: r.file.path, detail: "\(base): \(e.description)")
+            }
+        }
+        if kind == .gru || kind == .attention {
+            // Every matrix a rate-coded layer with its own input encoder; gates and softmax float.
+            var layers: [SpikingLinear] = []
+            for l in QHeadLayout.matrices(kind).indices {
+                let base = "qhead.snn.\(l)", spiking = try layer(base)
+                do {
+                    layers.append(try SpikingLinear(layer: spiking, center: try r.floats("\(base).center", count: spiking.inFeatures),
+                                                    inputThreshold: try r.floats("\(base).input_threshold", count: 1)[0],
+                                                    timesteps: t, leak: leak))
+                } catch let e as ModelError {
+                    throw ModelError.badMetadata(file: r.file.path, detail: "\(base): \(e.description)")
+                }
+            }
+            return try assemble(kind, format: .snn, layers: layers, activation: .relu, byteSize: layers.reduce(0) { $0 + $1.byteSize }, reader: r)
+        }
+        let centerInfo = try r.info("qhead.snn.center")
+        guard centerInfo.shape.count == 1 else { throw ModelError.badShape(file: r.file.path, name: "qhead.snn.center", expected: [-1], found: centerInfo.shape) }
+        let center = try r.floats("qhead.snn.center", count: centerInfo.shape[0])
+        let layers = try (0..<QHeadLayout.matrices(kind).count).map { try layer("qhead.snn.\($0)") }
         let lambda = Float(r.file.value(QHeadLayout.snnInputThresholdKey)?.double ?? 1)
         do {
             return try SpikingHead(kind: kind, center: center, inputThreshold: lambda, layers: layers, timesteps: t, leak: leak)
@@ -160,7 +184,7 @@ extension QHeadLoader {
     public static func official(file: GGUFFile) throws -> QHead {
         let r = Reader(file: file)
         let linear = try r.linear("qhead", bias: true, out: 2)
-        return FeedForwardHead(kind: .linear, layers: [linear], activation: .relu, byteSize: r.bytes(["qhead.weight", "qhead.bias"]))
+        return FeedForwardHead(kind: .linear, format: .float, layers: [linear], activation: .relu, byteSize: r.bytes(["qhead.weight", "qhead.bias"]))
     }
 
     /// The head a run of this file uses by default: the attached one, else the official.

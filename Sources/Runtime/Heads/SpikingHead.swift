@@ -67,7 +67,7 @@ public final class SpikingHead: QHead {
 
     public func makeScratch(capacity: Int) -> QHeadScratch {
         let n = inputSize, hidden = layers.reduce(0) { $0 + $1.outFeatures }
-        return QHeadScratch(floats: 3 * n + hidden, ints: 2 * n + hidden)
+        return QHeadScratch(floats: 3 * n + hidden, layers: HeadScratchNeeds(ints: 2 * n + hidden))
     }
 
     public func evaluate(_ x: UnsafePointer<Float>, state: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>,
@@ -89,17 +89,7 @@ public final class SpikingHead: QHead {
             minus.update(repeating: 0, count: n)
             for l in 0..<depth { membranes[l].update(repeating: 0, count: widths[l]) }
             for _ in 0..<timesteps {
-                var np = 0, nm = 0
-                for j in 0..<n {
-                    let c = current[j]
-                    if c > 0 {
-                        plus[j] = leak * plus[j] + c
-                        if plus[j] >= 1 { plus[j] -= 1; plusIdx[np] = Int32(j); np += 1 }
-                    } else if c < 0 {
-                        minus[j] = leak * minus[j] - c
-                        if minus[j] >= 1 { minus[j] -= 1; minusIdx[nm] = Int32(j); nm += 1 }
-                    }
-                }
+                let (np, nm) = SpikeEncoder.tick(current, plus, minus, leak: leak, count: n, plusIndex: plusIdx, minusIndex: minusIdx)
                 var spikes = 0
                 for l in 0..<depth {
                     let v = membranes[l], m = widths[l], bl = bias[l]

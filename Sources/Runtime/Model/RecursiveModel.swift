@@ -43,7 +43,7 @@ public final class RecursiveModel: @unchecked Sendable {
         positionEmbedding = c.positionEncoding == .learned ? try loader.floats("position_embd.weight", shape: [c.totalSeqLen, hidden]) : nil
         lmHead = try loader.linear("output", out: c.vocabSize, in: hidden)
         qHead = try loader.linear("qhead", out: 2, in: hidden, bias: true)
-        officialHead = FeedForwardHead(kind: .linear, layers: [HeadMatrix(qHead)], activation: .relu,
+        officialHead = FeedForwardHead(kind: .linear, format: .float, layers: [HeadMatrix(qHead)], activation: .relu,
                                        byteSize: ["qhead.weight", "qhead.bias"].compactMap { file.tensor($0)?.byteCount }.reduce(0, +))
         attachedHead = try QHeadLoader.load(file: file, hidden: hidden)
         hInit = try loader.floats("h_init", shape: [hidden])
