@@ -33,19 +33,10 @@ final class BinarySpikingHeadTests: XCTestCase {
     }
 
     private func load(_ head: QHeadWeights, _ storage: QHeadStorage, calibration: [Float]) throws -> QHead {
-        var writer = GGUFWriter()
-        try QHeadAttacher.add(head, storage: storage, calibration: calibration, to: &writer)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("recur-qhead-\(UUID().uuidString).gguf").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        try writer.write(to: path)
-        guard let loaded = try QHeadLoader.load(file: GGUFFile(path: path), hidden: hidden) else { throw XCTSkip("no head written") }
-        return loaded
+        try QHeadHarness.load(head, storage, calibration: calibration, hidden: hidden)
     }
 
-    private func run(_ head: QHead, _ x: [Float]) -> [Float] {
-        let rows = x.count / hidden
-        return QHeadSession(head: head, capacity: rows).evaluate(x, batch: rows)
-    }
+    private func run(_ head: QHead, _ x: [Float]) -> [Float] { QHeadHarness.run(head, x) }
 
     func testBinaryHeadComputesItsDefinitionAndIsSmall() throws {
         let weights = randomMLP()

@@ -56,29 +56,10 @@ final class RecurrentBinarySpikingTests: XCTestCase {
     }
 
     private func load(_ head: QHeadWeights, _ storage: QHeadStorage, calibration: [Float]) throws -> QHead {
-        var writer = GGUFWriter()
-        try QHeadAttacher.add(head, storage: storage, calibration: calibration, steps: steps, to: &writer)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("recur-qhead-\(UUID().uuidString).gguf").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        try writer.write(to: path)
-        guard let loaded = try QHeadLoader.load(file: GGUFFile(path: path), hidden: hidden) else { throw XCTSkip("no head written") }
-        return loaded
+        try QHeadHarness.load(head, storage, calibration: calibration, steps: steps, hidden: hidden)
     }
 
-    /// q of every step of every sequence, each sequence in its own slot.
-    private func run(_ head: QHead, _ x: [Float]) -> [Float] {
-        let count = x.count / (hidden * steps)
-        let session = QHeadSession(head: head, capacity: count)
-        for s in 0..<count { session.reset(slot: s) }
-        var q = [Float](repeating: 0, count: count * steps * 2)
-        for t in 0..<steps {
-            var rows: [Float] = []
-            for s in 0..<count { rows += x[(s * steps + t) * hidden..<(s * steps + t + 1) * hidden] }
-            let out = session.evaluate(rows, batch: count)
-            for s in 0..<count { for i in 0..<2 { q[(s * steps + t) * 2 + i] = out[2 * s + i] } }
-        }
-        return q
-    }
+    private func run(_ head: QHead, _ x: [Float]) -> [Float] { QHeadHarness.run(head, x, steps: steps) }
 
     private func correlation(_ a: [Float], _ b: [Float]) -> Double {
         let n = Double(a.count)

@@ -3,11 +3,12 @@
 # F16 export of the shared checkpoint, score all on the held-out recorded puzzles (recur qhead-eval), then time
 # end-to-end solves. Needs a release build (swift build -c release) and a recording:
 #   python3 tools/reference/record_qhead_states.py --limit 224 --out tools/reference/heads/data/states.safetensors
-# Usage: tools/reference/qhead_figures.sh [TRAIN_PUZZLES] [E2E_PUZZLES]
+# Usage: tools/reference/qhead_figures.sh [TRAIN_PUZZLES] [E2E_PUZZLES [E2E_BATCH]]
 set -eu
 cd "$(dirname "$0")/../.."
 TRAIN=${1:-128}
 E2E=${2:-0}
+E2E_BATCH=${3:-8}
 RECUR=${RECUR:-.build/release/recur}
 DATA=tools/reference/heads/data
 STATES=$DATA/states.safetensors
@@ -23,13 +24,12 @@ python3 tools/reference/train_qheads.py --states "$STATES" --out "$DATA" --train
 heads=""; refs=""
 for kind in linear mlp gru attention; do
   for format in f32 q8_0 bnn snn; do
-    case "$kind:$format" in gru:bnn|gru:snn|attention:bnn|attention:snn) continue ;; esac
     "$RECUR" export --from-gguf "$MODEL" -o "$OUT/$kind-$format.gguf" --qhead "$DATA/$kind.safetensors" \
       --qhead-kind "$kind" --qhead-format "$format" --calibration-states "$STATES" --calibrate-limit "$TRAIN"
     heads="$heads $OUT/$kind-$format.gguf"; refs="$refs $OUT/$kind-f32.gguf"
   done
 done
-for kind in linear mlp; do
+for kind in linear mlp gru attention; do
   "$RECUR" export --from-gguf "$MODEL" -o "$OUT/$kind-snn128.gguf" --qhead "$DATA/$kind.safetensors" \
     --qhead-kind "$kind" --qhead-format snn --snn-timesteps 128 --calibration-states "$STATES" --calibrate-limit "$TRAIN"
   heads="$heads $OUT/$kind-snn128.gguf"; refs="$refs $OUT/$kind-f32.gguf"
@@ -40,8 +40,13 @@ done
 "$RECUR" qhead-eval --states "$STATES" --from "$TRAIN" --reference "$MODEL" $refs -- "$MODEL" $heads
 
 [ "$E2E" -gt 0 ] || exit 0
-echo "end to end: recur solve --limit $E2E --batch $E2E --threads 2 (puzzles/s)"
+# Held-out puzzles (after the training ones), slots refilled as puzzles halt, so the rate
+# reflects each head's mean steps as well as its cost.
+tail -n +"$((TRAIN + 1))" "$PUZZLES" | head -n "$E2E" > "$OUT/e2e-puzzles.txt"
+echo "end to end: recur solve --limit $E2E --batch $E2E_BATCH --threads 2 (puzzles/s, mean steps)"
 for f in "$MODEL" $heads; do
   printf '%s: ' "$(basename "$f")"
-  "$RECUR" solve --model "$f" --input "$PUZZLES" --limit "$E2E" --batch "$E2E" --threads 2 --check | grep -o '[0-9.]* puzzles/s'
+  "$RECUR" solve --model "$f" --input "$OUT/e2e-puzzles.txt" --batch "$E2E_BATCH" --threads 2 --check |
+    grep -o 'valid [0-9]* ([0-9.]*%)\|mean ACT steps [0-9.]*\|[0-9.]* puzzles/s' | tr '\n' ' '
+  echo
 done

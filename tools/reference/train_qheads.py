@@ -1,8 +1,9 @@
 """Train small halting heads of every kind on recorded Q-head inputs (record_qhead_states.py).
 
 Target: whether the step's answer is already correct, with BCE on q_halt (the official ACT
-q_halt target). q_continue is not trained (its official target bootstraps from the next step);
-halting reads q_halt > 0, the TRM rule. The first --train puzzles train, the rest are held out.
+q_halt target). q_continue is not trained, as in the shared checkpoint itself (its training
+config sets no_ACT_continue: true, so its q_continue logit carries no loss either); halting
+reads q_halt > 0, the TRM rule, and the `compare` policy means nothing for these heads. The first --train puzzles train, the rest are held out.
 
     python3 tools/reference/train_qheads.py --states tools/reference/heads/data/states.safetensors \
         --out tools/reference/heads/data [--train 64] [--epochs 400]

@@ -5,17 +5,16 @@ import Runtime
 ///
 /// Per layer: inputs are centred and binarized (sign, 0 -> +1); weights become their signs; the
 /// output is `scale * popcount-dot + bias`. Without calibration the centre is 0, the scale mean |W|
-/// of the output's row and the bias the float bias. With calibration states the scale and bias
-/// are refitted by least squares so the binary layer's outputs match the float head's, and the
-/// centre is the calibration mean of the layer's input: one value for the whole input, or one per
-/// feature when that fits better and the layer has at least `perFeatureCentreMinOutputs` outputs,
-/// so that F16 centres never outweigh the layer's sign bits (a 512 -> 2 layer keeps one value:
-/// 512 centres would take 8x its 128 bytes of signs).
-///
-/// A `linear`/`mlp` head is fitted along its own binary path: the second layer reads the binary
-/// first layer's output, so the fit absorbs the first layer's error. The GRU and attention heads
-/// are fitted matrix by matrix against what the float head feeds each matrix over the calibration
-/// sequences (`QHeadTracer`); their gates, tanh and softmax stay float.
+/// of the output's row and the bias the float bias. With calibration states every matrix is
+/// fitted to what it reads and writes in the float head (`QHeadTracer`): the centre is the mean
+/// input, either one value or one per feature, and scale and bias are least squares. Per-feature
+/// centres are only considered when all of them together (F16) take no more bytes than the head's
+/// sign bits, so centres never dominate the file (the 512 -> 2 linear head keeps one value: 512
+/// centres would be 8x its 128 bytes of signs). Each combination of centre choices is then run as
+/// the binary head it makes, its last layer refitted on what that head feeds it, and the one whose
+/// q_halt sign (the halting decision) differs from the float head's on the fewest calibration
+/// states is kept (ties: the smaller squared error of the logits). The GRU gates, tanh and the attention
+/// softmax stay float.
 public enum BinaryConverter {
     public struct Layer: Sendable {
         public var inFeatures: Int, outFeatures: Int
@@ -38,42 +37,59 @@ public enum BinaryConverter {
         public func center(_ j: Int) -> Float { center.count == 1 ? center[0] : center[j] }
     }
 
-    public static let perFeatureCentreMinOutputs = 16
-
     /// `calibration`: rows of `hidden` floats (Q-head inputs), `steps` consecutive rows per puzzle
     /// (the order the GRU and attention heads need); may be empty (no centring, no fit).
     public static func convert(_ head: QHeadWeights, calibration: [Float], steps: Int = 1) throws -> [Layer] {
         let matrices = head.matrices()
         let hidden = matrices[0].in
-        guard calibration.count % hidden == 0, steps >= 1 else {
-            throw QHeadExportError.badCalibration("\(calibration.count) values are not whole rows of \(hidden)")
+        guard steps >= 1, calibration.count % (hidden * steps) == 0 else {
+            throw QHeadExportError.badCalibration("\(calibration.count) values are not whole sequences of \(steps) rows of \(hidden)")
         }
-        let rows = calibration.count / hidden
-        if head.kind == .gru || head.kind == .attention {
-            guard rows % steps == 0 else {
-                throw QHeadExportError.badCalibration("\(rows) calibration states are not whole sequences of \(steps) steps")
+        let plain = matrices.map { plainLayer($0.weight, $0.bias, out: $0.out, in: $0.in) }
+        guard calibration.count / hidden >= 2 else { return plain }
+
+        // What every matrix reads and writes in the float head over the calibration sequences.
+        let traces = try QHeadTracer.trace(try head.runtimeHead(), states: calibration, steps: steps)
+        let signBits = matrices.reduce(0) { $0 + $1.out * $1.in }, centreBits = matrices.reduce(0) { $0 + 16 * $1.in }
+        // Per layer: the fit with one centre, and with per-feature centres where allowed.
+        let candidates: [[Layer]] = zip(plain, traces).map { layer, trace in
+            var options = [fit(layer, inputs: trace.inputs, targets: trace.outputs, center: [mean(trace.inputs, width: layer.inFeatures)])]
+            if centreBits <= signBits {
+                options.append(fit(layer, inputs: trace.inputs, targets: trace.outputs, center: featureMeans(trace.inputs, width: layer.inFeatures)))
             }
-            guard rows > 0 else { return matrices.map { fit($0.weight, $0.bias, out: $0.out, in: $0.in, inputs: [], targets: []) } }
-            let traces = try QHeadTracer.trace(try head.runtimeHead(), states: calibration, steps: steps)
-            return zip(matrices, traces).map { m, t in fit(m.weight, m.bias, out: m.out, in: m.in, inputs: t.inputs, targets: t.outputs) }
+            return options
         }
-        var input = calibration           // binary path's input to the current layer
-        var floatInput = calibration      // float path's input
-        var out: [Layer] = []
-        for (l, m) in matrices.enumerated() {
-            let floatOut = linear(floatInput, rows: rows, m.weight, m.bias, out: m.out, in: m.in)
-            let layer = fit(m.weight, m.bias, out: m.out, in: m.in, inputs: input, targets: floatOut)
-            out.append(layer)
-            if l < matrices.count - 1 {
-                input = activate(apply(layer, input, rows: rows), head.activation)
-                floatInput = activate(floatOut, head.activation)
+        // Every combination of centre choices, run as the binary head it makes; its last layer is
+        // refitted on what the binary head feeds it (absorbing the earlier layers' error), and the
+        // combination that changes the fewest halting decisions wins.
+        let target = traces[traces.count - 1].outputs
+        var best: (layers: [Layer], error: (Int, Double))?
+        let combinations = candidates.reduce(1) { $0 * $1.count }
+        for index in 0..<combinations {
+            var rest = index
+            var layers = candidates.map { options -> Layer in
+                defer { rest /= options.count }
+                return options[rest % options.count]
             }
+            let binary = try head.loadBack { try write(layers, head: head, into: &$0) }
+            let fed = try QHeadTracer.trace(binary, states: calibration, steps: steps).last!.inputs
+            let last = fit(layers[layers.count - 1], inputs: fed, targets: target, center: layers[layers.count - 1].center)
+            layers[layers.count - 1] = last
+            // Halting reads the sign of q_halt: count the calibration rows where it differs from the
+            // float head's, and break ties by the squared error of the logits.
+            let rows = fed.count / last.inFeatures
+            let dots = binaryDots(fed, rows: rows, last)
+            let flips = (0..<rows).filter { r in
+                (last.scale[0] * Float(dots[r * 2]) + last.bias[0] > 0) != (target[r * 2] > 0)
+            }.count
+            let error = (flips, last.fitError ?? .infinity)
+            if best == nil || error < best!.error { best = (layers, error) }
         }
-        return out
+        return best!.layers
     }
 
-    /// One binary layer for W, b fitted to map `inputs` to `targets` (rows of in and out values).
-    static func fit(_ weight: [Float], _ floatBias: [Float], out n: Int, in k: Int, inputs: [Float], targets: [Float]) -> Layer {
+    /// Signs of W, scale mean |W| per output, the float bias, centre 0: the conversion without data.
+    static func plainLayer(_ weight: [Float], _ floatBias: [Float], out n: Int, in k: Int) -> Layer {
         let words = (k + 63) / 64
         var bits = [UInt64](repeating: 0, count: n * words)
         var scale = [Float](repeating: 0, count: n)
@@ -86,49 +102,49 @@ public enum BinaryConverter {
             }
             scale[o] = Float(absSum / Double(k))
         }
-        let rows = inputs.count / k
-        let plain = Layer(inFeatures: k, outFeatures: n, bits: bits, scale: scale, bias: floatBias, center: [0], fitError: nil)
-        guard rows >= 2 else { return plain }
-        var sums = [Double](repeating: 0, count: k)
-        for r in 0..<rows { for j in 0..<k { sums[j] += Double(inputs[r * k + j]) } }
-        // Stored as F16: round now so the fit sees the centre the runtime will use.
-        let perFeature = sums.map { Float(Float16(Float($0 / Double(rows)))) }
-        let perTensor = [Float(Float16(Float(sums.reduce(0, +) / Double(rows * k))))]
-        let centres = n >= perFeatureCentreMinOutputs ? [perTensor, perFeature] : [perTensor]
-        let candidates = centres.map { center -> Layer in
-            var layer = plain
-            layer.center = center
-            let dots = binaryDots(inputs, rows: rows, layer)
-            var error = 0.0
-            for o in 0..<n {
-                var sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0, syy = 0.0
-                for r in 0..<rows {
-                    let x = Double(dots[r * n + o]), y = Double(targets[r * n + o])
-                    sx += x; sy += y; sxx += x * x; sxy += x * y; syy += y * y
-                }
-                let m = Double(rows), varX = sxx - sx * sx / m, varY = syy - sy * sy / m
-                if varX > 1e-9 {
-                    let a = (sxy - sx * sy / m) / varX
-                    layer.scale[o] = Float(a)
-                    layer.bias[o] = Float((sy - a * sx) / m)
-                    error += max(varY - a * (sxy - sx * sy / m), 0)
-                } else {
-                    layer.scale[o] = 0
-                    layer.bias[o] = Float(sy / m)
-                    error += max(varY, 0)
-                }
-            }
-            layer.fitError = error / Double(rows * n)
-            return layer
-        }
-        return candidates.min { $0.fitError! < $1.fitError! }!
+        return Layer(inFeatures: k, outFeatures: n, bits: bits, scale: scale, bias: floatBias, center: [0])
     }
 
-    static func activate(_ x: [Float], _ a: QHeadActivation) -> [Float] {
-        switch a {
-        case .relu: return x.map { $0 > 0 ? $0 : 0 }
-        case .silu: return x.map { $0 / (1 + Foundation.exp(-$0)) }
+    // Centres are stored as F16: rounded now so the fit sees what the runtime will use.
+    static func featureMeans(_ x: [Float], width k: Int) -> [Float] {
+        let rows = x.count / k
+        var sums = [Double](repeating: 0, count: k)
+        for r in 0..<rows { for j in 0..<k { sums[j] += Double(x[r * k + j]) } }
+        return sums.map { Float(Float16(Float($0 / Double(rows)))) }
+    }
+
+    static func mean(_ x: [Float], width k: Int) -> Float {
+        Float(Float16(Float(x.reduce(0.0) { $0 + Double($1) } / Double(x.count))))
+    }
+
+    /// `layer` with this centre and, per output, the least-squares scale and bias mapping its
+    /// +-1 dots on `inputs` to `targets`; `fitError` the mean squared residual.
+    static func fit(_ layer: Layer, inputs: [Float], targets: [Float], center: [Float]) -> Layer {
+        var layer = layer
+        layer.center = center
+        let n = layer.outFeatures, rows = inputs.count / layer.inFeatures
+        let dots = binaryDots(inputs, rows: rows, layer)
+        var error = 0.0
+        for o in 0..<n {
+            var sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0, syy = 0.0
+            for r in 0..<rows {
+                let x = Double(dots[r * n + o]), y = Double(targets[r * n + o])
+                sx += x; sy += y; sxx += x * x; sxy += x * y; syy += y * y
+            }
+            let m = Double(rows), varX = sxx - sx * sx / m, varY = syy - sy * sy / m
+            if varX > 1e-9 {
+                let a = (sxy - sx * sy / m) / varX
+                layer.scale[o] = Float(a)
+                layer.bias[o] = Float((sy - a * sx) / m)
+                error += max(varY - a * (sxy - sx * sy / m), 0)
+            } else {
+                layer.scale[o] = 0
+                layer.bias[o] = Float(sy / m)
+                error += max(varY, 0)
+            }
         }
+        layer.fitError = error / Double(rows * n)
+        return layer
     }
 
     static func linear(_ x: [Float], rows: Int, _ w: [Float], _ b: [Float], out n: Int, in k: Int) -> [Float] {
@@ -141,12 +157,6 @@ public enum BinaryConverter {
             }
         }
         return y
-    }
-
-    /// `scale * dot + bias` of a binary layer on float rows.
-    static func apply(_ layer: Layer, _ x: [Float], rows: Int) -> [Float] {
-        let dots = binaryDots(x, rows: rows, layer), n = layer.outFeatures
-        return (0..<rows * n).map { layer.scale[$0 % n] * Float(dots[$0]) + layer.bias[$0 % n] }
     }
 
     static func binaryDots(_ x: [Float], rows: Int, _ layer: Layer) -> [Int32] {

@@ -82,8 +82,13 @@ public struct QHeadWeights: Sendable {
 
     /// The head in float32 as the runtime runs it, for tracing what each matrix sees.
     func runtimeHead() throws -> QHead {
+        try loadBack { try write(into: &$0, type: .f32) }
+    }
+
+    /// The head as the runtime loads what `write` puts in a file.
+    func loadBack(_ write: (inout GGUFWriter) throws -> Void) throws -> QHead {
         var writer = GGUFWriter()
-        try write(into: &writer, type: .f32)
+        try write(&writer)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("recur-qhead-\(UUID().uuidString).gguf").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try writer.write(to: path)

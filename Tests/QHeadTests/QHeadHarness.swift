@@ -1,0 +1,36 @@
+import Export
+import Foundation
+import Runtime
+import XCTest
+
+/// Writing a head in a storage format and running it as the runtime does, shared by the Q-head tests.
+enum QHeadHarness {
+    /// `head` stored as `storage` (calibrated on `calibration`, `steps` states per sequence),
+    /// written to a GGUF file and loaded back by `QHeadLoader`.
+    static func load(_ head: QHeadWeights, _ storage: QHeadStorage, calibration: [Float], steps: Int = 1, hidden: Int) throws -> QHead {
+        var writer = GGUFWriter()
+        try QHeadAttacher.add(head, storage: storage, calibration: calibration, steps: steps, to: &writer)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("recur-qhead-\(UUID().uuidString).gguf").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try writer.write(to: path)
+        guard let loaded = try QHeadLoader.load(file: GGUFFile(path: path), hidden: hidden) else { throw XCTSkip("no head written") }
+        return loaded
+    }
+
+    /// q of every step of every sequence (`x`: sequences x `steps` rows, sequence-major), each
+    /// sequence in its own slot, in the same order.
+    static func run(_ head: QHead, _ x: [Float], steps: Int = 1) -> [Float] {
+        let hidden = head.inputSize, count = x.count / (hidden * steps)
+        let session = QHeadSession(head: head, capacity: count)
+        for s in 0..<count { session.reset(slot: s) }
+        var q = [Float](repeating: 0, count: count * steps * 2)
+        for t in 0..<steps {
+            var rows: [Float] = []
+            rows.reserveCapacity(count * hidden)
+            for s in 0..<count { rows += x[(s * steps + t) * hidden..<(s * steps + t + 1) * hidden] }
+            let out = session.evaluate(rows, batch: count)
+            for s in 0..<count { for i in 0..<2 { q[(s * steps + t) * 2 + i] = out[2 * s + i] } }
+        }
+        return q
+    }
+}
