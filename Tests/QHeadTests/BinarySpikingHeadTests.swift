@@ -84,20 +84,7 @@ final class BinarySpikingHeadTests: XCTestCase {
 
     func testSpikingHeadApproachesFloatHead() throws {
         for weights in [randomLinear(), randomMLP()] {
-            let calibration = states(200)
-            let x = states(10)
-            let reference = run(try load(weights, .float(.f32), calibration: []), x)
-            let scale = max(reference.map(abs).max() ?? 1, 1e-3)
-            var errors: [Float] = []
-            for t in [8, 64, 512] {
-                let head = try load(weights, .snn(timesteps: t, leak: 1), calibration: calibration)
-                XCTAssertEqual(head.format, .snn)
-                let q = run(head, x)
-                errors.append(zip(q, reference).map { abs($0 - $1) }.reduce(0, +) / Float(q.count) / scale)
-            }
-            print("\(weights.kind.rawValue) SNN mean relative error at T 8, 64, 512: \(errors)")
-            XCTAssertLessThan(errors[2], errors[0], "\(weights.kind.rawValue): more ticks should approximate better")
-            XCTAssertLessThan(errors[2], 0.05, "\(weights.kind.rawValue): SNN at 512 ticks")
+            try QHeadHarness.checkSpikingApproachesFloat(weights, calibration: states(200), states(10), hidden: hidden)
         }
         XCTAssertThrowsError(try load(randomMLP(activation: .silu), .snn(timesteps: 8, leak: 1), calibration: states(10)))
         XCTAssertThrowsError(try load(randomLinear(), .snn(timesteps: 8, leak: 1), calibration: []))

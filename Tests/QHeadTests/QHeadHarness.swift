@@ -33,4 +33,26 @@ enum QHeadHarness {
         }
         return q
     }
+
+    /// Mean |q - float q| / max |float q| of the SNN form at 8, 64 and 512 ticks, which must fall
+    /// as ticks grow and end under 5%; asserted here, returned for printing.
+    @discardableResult
+    static func checkSpikingApproachesFloat(_ weights: QHeadWeights, calibration: [Float], _ x: [Float], steps: Int = 1, hidden: Int,
+                                            file: StaticString = #filePath, line: UInt = #line) throws -> [Float] {
+        let reference = run(try load(weights, .float(.f32), calibration: [], hidden: hidden), x, steps: steps)
+        let scale = max(reference.map(abs).max() ?? 1, 1e-3)
+        var errors: [Float] = []
+        for t in [8, 64, 512] {
+            let head = try load(weights, .snn(timesteps: t, leak: 1), calibration: calibration, steps: steps, hidden: hidden)
+            XCTAssertEqual(head.format, .snn, file: file, line: line)
+            XCTAssertTrue(head.summary.contains("SNN"), head.summary, file: file, line: line)
+            let q = run(head, x, steps: steps)
+            errors.append(zip(q, reference).map { abs($0 - $1) }.reduce(0, +) / Float(q.count) / scale)
+        }
+        let kind = weights.kind.rawValue
+        print("\(kind) SNN mean relative error at T 8, 64, 512: \(errors)")
+        XCTAssertLessThan(errors[2], errors[0], "\(kind): more ticks should approximate better", file: file, line: line)
+        XCTAssertLessThan(errors[2], 0.05, "\(kind): SNN at 512 ticks", file: file, line: line)
+        return errors
+    }
 }

@@ -124,20 +124,8 @@ final class RecurrentBinarySpikingTests: XCTestCase {
         var rng = SplitMix64(seed: 13)
         for kind in [QHeadKind.gru, .attention] {
             let weights = try randomHead(kind, rng: &rng)
-            let calibration = sequences(24, rng: &rng), x = sequences(4, rng: &rng)
-            let reference = run(try load(weights, .float(.f32), calibration: []), x)
-            let scale = max(reference.map(abs).max() ?? 1, 1e-3)
-            var errors: [Float] = []
-            for t in [8, 64, 512] {
-                let head = try load(weights, .snn(timesteps: t, leak: 1), calibration: calibration)
-                XCTAssertEqual(head.format, .snn)
-                XCTAssertTrue(head.summary.contains("SNN (T \(t)"), head.summary)
-                let q = run(head, x)
-                errors.append(zip(q, reference).map { abs($0 - $1) }.reduce(0, +) / Float(q.count) / scale)
-            }
-            print("\(kind) SNN mean relative error at T 8, 64, 512: \(errors)")
-            XCTAssertLessThan(errors[2], errors[0], "\(kind): more ticks should approximate better")
-            XCTAssertLessThan(errors[2], 0.05, "\(kind): SNN at 512 ticks")
+            try QHeadHarness.checkSpikingApproachesFloat(weights, calibration: sequences(24, rng: &rng), sequences(4, rng: &rng),
+                                                         steps: steps, hidden: hidden)
         }
     }
 
