@@ -13,8 +13,8 @@ import Runtime
 /// centres would be 8x its 128 bytes of signs). Each combination of centre choices is then run as
 /// the binary head it makes, its last layer refitted on what that head feeds it, and the one whose
 /// q_halt sign (the halting decision) differs from the float head's on the fewest calibration
-/// states is kept (ties: the smaller squared error of the logits). The GRU gates, tanh and the attention
-/// softmax stay float.
+/// states is kept (ties: the smaller squared error of the logits). The GRU gates, tanh and the
+/// attention softmax stay float.
 public enum BinaryConverter {
     public struct Layer: Sendable {
         public var inFeatures: Int, outFeatures: Int

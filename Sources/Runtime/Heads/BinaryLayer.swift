@@ -2,8 +2,8 @@ import CKernels
 
 /// One binary layer: `y = scale * (sign(x - center) . sign(W)) + bias`, the dot an XNOR-popcount.
 ///
-/// The centre is stored per input feature or, when the calibration fit prefers it, as one value
-/// for the whole input (`storedCenterCount` 1); it is expanded at load time for the sign packer.
+/// The centre is stored per input feature or as one value for the whole input (`BinaryConverter`
+/// decides); one value is expanded at load time for the sign packer.
 public struct BinaryLayer: HeadLinear {
     public let inFeatures: Int
     public let outFeatures: Int
@@ -12,7 +12,7 @@ public struct BinaryLayer: HeadLinear {
     let scale: [Float]
     let bias: [Float]
     let center: [Float]
-    public let storedCenterCount: Int
+    let storedCenterCount: Int
 
     public init(inFeatures: Int, outFeatures: Int, bits: [UInt64], scale: [Float], bias: [Float], center: [Float]) throws {
         let words = Int(recur_bnn_words(Int64(inFeatures)))

@@ -17,7 +17,8 @@ protocol HeadLinear {
     var inFeatures: Int { get }
     var outFeatures: Int { get }
     func needs(rows: Int) -> HeadScratchNeeds
-    /// `y[r, 0..<outFeatures]` for `x[r, 0..<inFeatures]`, r < rows. Uses `scratch.layer*` only.
+    /// `y[r, 0..<outFeatures]` for `x[r, 0..<inFeatures]`, r < rows. Uses the scratch's layer
+    /// buffers (`quant`, `words`, `ints`, `layerFloats`), never `floats`, which the head owns.
     func callAsFunction(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, scratch: QHeadScratch)
 }
 
