@@ -20,18 +20,10 @@ enum QHeadHarness {
     /// q of every step of every sequence (`x`: sequences x `steps` rows, sequence-major), each
     /// sequence in its own slot, in the same order.
     static func run(_ head: QHead, _ x: [Float], steps: Int = 1) -> [Float] {
-        let hidden = head.inputSize, count = x.count / (hidden * steps)
-        let session = QHeadSession(head: head, capacity: count)
-        for s in 0..<count { session.reset(slot: s) }
-        var q = [Float](repeating: 0, count: count * steps * 2)
-        for t in 0..<steps {
-            var rows: [Float] = []
-            rows.reserveCapacity(count * hidden)
-            for s in 0..<count { rows += x[(s * steps + t) * hidden..<(s * steps + t + 1) * hidden] }
-            let out = session.evaluate(rows, batch: count)
-            for s in 0..<count { for i in 0..<2 { q[(s * steps + t) * 2 + i] = out[2 * s + i] } }
+        do { return try QHeadTracer.evaluate(head, states: x, steps: steps) } catch {
+            XCTFail("\(error)")
+            return []
         }
-        return q
     }
 
     /// Mean |q - float q| / max |float q| of the SNN form at 8, 64 and 512 ticks, which must fall

@@ -105,12 +105,17 @@ public enum BinaryConverter {
         return Layer(inFeatures: k, outFeatures: n, bits: bits, scale: scale, bias: floatBias, center: [0])
     }
 
+    /// Per-feature means of rows of `k` values (accumulated in double).
+    static func columnMeans(_ x: [Float], width k: Int) -> [Float] {
+        let rows = max(x.count / k, 1)
+        var sums = [Double](repeating: 0, count: k)
+        for (i, v) in x.enumerated() { sums[i % k] += Double(v) }
+        return sums.map { Float($0 / Double(rows)) }
+    }
+
     // Centres are stored as F16: rounded now so the fit sees what the runtime will use.
     static func featureMeans(_ x: [Float], width k: Int) -> [Float] {
-        let rows = x.count / k
-        var sums = [Double](repeating: 0, count: k)
-        for r in 0..<rows { for j in 0..<k { sums[j] += Double(x[r * k + j]) } }
-        return sums.map { Float(Float16(Float($0 / Double(rows)))) }
+        columnMeans(x, width: k).map { Float(Float16($0)) }
     }
 
     static func mean(_ x: [Float], width k: Int) -> Float {

@@ -46,16 +46,7 @@ public enum SpikingConverter {
                 try encodedLayer(m.weight, m.bias, out: m.out, in: m.in, inputs: t.inputs, timesteps: timesteps, leak: leak)
             })
         }
-        var center = [Float](repeating: 0, count: hidden)
-        for j in 0..<hidden {
-            var s = 0.0
-            for r in 0..<rows { s += Double(calibration[r * hidden + j]) }
-            center[j] = Float(s / Double(rows))
-        }
-        var deviations: [Float] = []
-        deviations.reserveCapacity(calibration.count)
-        for r in 0..<rows { for j in 0..<hidden { deviations.append(abs(calibration[r * hidden + j] - center[j])) } }
-        let lambda0 = max(percentileOf(deviations), 1e-6)
+        let (center, lambda0) = encoding(calibration, width: hidden)
 
         var out: [SpikingLayer] = []
         var floatInput = calibration
@@ -90,15 +81,7 @@ public enum SpikingConverter {
     /// One matrix as a rate-coded layer: centre the mean input, scale the 99.9th percentile of
     /// |x - centre|, `W center` folded into the bias, integrating read-out.
     static func encodedLayer(_ weight: [Float], _ bias: [Float], out n: Int, in k: Int, inputs: [Float], timesteps: Int, leak: Float) throws -> SpikingLinear {
-        let rows = inputs.count / k
-        var center = [Float](repeating: 0, count: k)
-        for j in 0..<k {
-            var s = 0.0
-            for r in 0..<rows { s += Double(inputs[r * k + j]) }
-            center[j] = Float(s / Double(max(rows, 1)))
-        }
-        let deviations = (0..<rows * k).map { abs(inputs[$0] - center[$0 % k]) }
-        let lambda = max(percentileOf(deviations), 1e-6)
+        let (center, lambda) = encoding(inputs, width: k)
         var weightT = [Float](repeating: 0, count: k * n)
         var folded = bias
         for o in 0..<n {
@@ -111,6 +94,14 @@ public enum SpikingConverter {
         }
         let layer = try SpikingLayer(inFeatures: k, outFeatures: n, weightT: weightT, bias: folded, threshold: 0)
         return try SpikingLinear(layer: layer, center: center, inputThreshold: lambda, timesteps: timesteps, leak: leak)
+    }
+
+    /// A signed input encoder balanced on `x` (rows of `k`): the per-feature mean as centre and
+    /// the 99.9th percentile of |x - centre| as threshold.
+    static func encoding(_ x: [Float], width k: Int) -> (center: [Float], threshold: Float) {
+        let center = BinaryConverter.columnMeans(x, width: k)
+        let deviations = x.indices.map { abs(x[$0] - center[$0 % k]) }
+        return (center, max(percentileOf(deviations), 1e-6))
     }
 
     static func percentileOf(_ values: [Float]) -> Float {

@@ -15,11 +15,6 @@ public enum QHeadTracer {
     /// step at a time with every sequence in its own slot, and returns each matrix's trace in
     /// `QHeadLayout.matrices` order.
     public static func trace(_ head: QHead, states: [Float], steps: Int) throws -> [QHeadLayerTrace] {
-        let n = head.inputSize
-        guard steps >= 1, n > 0, states.count % (n * steps) == 0 else {
-            throw ModelError.badInput("head trace: \(states.count) values are not whole sequences of \(steps) steps x \(n)")
-        }
-        let sequences = states.count / (n * steps)
         let recorders: [Recorder]
         let traced: QHead
         switch head {
@@ -36,18 +31,32 @@ public enum QHeadTracer {
         default:
             throw ModelError.badInput("head trace: \(head.summary) is not a float, binary or recurrent head")
         }
-        guard sequences > 0 else { return recorders.map(\.trace) }
-        let session = QHeadSession(head: traced, capacity: sequences)
+        _ = try evaluate(traced, states: states, steps: steps)
+        return recorders.map(\.trace)
+    }
+
+    /// Q logits of every step of every sequence, sequence-major like `states`: each sequence in
+    /// its own slot, reset first, fed one step at a time.
+    public static func evaluate(_ head: QHead, states: [Float], steps: Int) throws -> [Float] {
+        let n = head.inputSize
+        guard steps >= 1, n > 0, states.count % (n * steps) == 0 else {
+            throw ModelError.badInput("head run: \(states.count) values are not whole sequences of \(steps) steps x \(n)")
+        }
+        let sequences = states.count / (n * steps)
+        guard sequences > 0 else { return [] }
+        let session = QHeadSession(head: head, capacity: sequences)
         for s in 0..<sequences { session.reset(slot: s) }
         var x = [Float](repeating: 0, count: sequences * n)
+        var q = [Float](repeating: 0, count: sequences * steps * 2)
         for t in 0..<steps {
             for s in 0..<sequences {
                 let from = (s * steps + t) * n
                 x.replaceSubrange(s * n..<(s + 1) * n, with: states[from..<from + n])
             }
-            _ = session.evaluate(x, batch: sequences)
+            let out = session.evaluate(x, batch: sequences)
+            for s in 0..<sequences { for i in 0..<2 { q[(s * steps + t) * 2 + i] = out[2 * s + i] } }
         }
-        return recorders.map(\.trace)
+        return q
     }
 
     /// A matrix that records what passes through it.
