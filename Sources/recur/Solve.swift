@@ -55,6 +55,9 @@ struct Solve: ParsableCommand {
     @Flag(name: .long, help: "With --format jsonl, add the predicted grid of every ACT step ('step_predictions').")
     var trace = false
 
+    @Flag(name: .long, help: "Print where the ACT steps spent their time, per operation (to stderr).")
+    var profile = false
+
     func run() throws {
         guard let input else { throw CLIError("pass --input FILE (or '-' for stdin) with one puzzle per line") }
         let text: String
@@ -94,6 +97,7 @@ struct Solve: ParsableCommand {
         }
         let runner = try ACTRunner(model: net, batchSize: batch, policy: policy, maxSteps: maxSteps, threads: threads, qhead: selection)
         runner.recordEveryStep = trace
+        if profile { runner.profile = OpProfile() }
         let inputs = lines.map { ModelInput(tokens: $0.puzzle.tokens) }
 
         var score = Score()
@@ -113,6 +117,9 @@ struct Solve: ParsableCommand {
             FileHandle.standardError.write(Data((summary + "\n").utf8))
         } else {
             print(summary)
+        }
+        if let table = runner.profile?.table() {
+            FileHandle.standardError.write(Data(("time per operation over all steps:\n" + table + "\n").utf8))
         }
     }
 

@@ -60,6 +60,12 @@ public final class ACTRunner {
     public private(set) var stepDurations: [Double] = []
 
     private let ws: Workspace
+
+    /// Per-operation timing of every step from now on (nil: untimed, the default).
+    public var profile: OpProfile? {
+        get { ws.profile }
+        set { ws.profile = newValue }
+    }
     private let zH: FloatBuffer
     private let zL: FloatBuffer
     private let input: FloatBuffer

@@ -56,30 +56,34 @@ final class Block: @unchecked Sendable {
         let eps = c.normEpsilon
         switch mixer {
         case let .attention(qkv, output):
-            qkv(x, ws.qkv.pointer, rows: rows, scratch: ws.quantScratch)
+            ws.linear(.qkv, qkv, x, ws.qkv.pointer, rows: rows)
             if let rope {
                 let stride = Int64(c.qkvWidth)
-                recur_f32_rope(ws.qkv.pointer, Int64(batch), Int64(seq), Int64(c.headCount), Int64(c.headDim), stride, rope.cos.pointer, rope.sin.pointer)
-                recur_f32_rope(ws.qkv.pointer + c.headCount * c.headDim, Int64(batch), Int64(seq), Int64(c.kvHeadCount), Int64(c.headDim), stride, rope.cos.pointer, rope.sin.pointer)
+                ws.time(.rope) {
+                    recur_f32_rope(ws.qkv.pointer, Int64(batch), Int64(seq), Int64(c.headCount), Int64(c.headDim), stride, rope.cos.pointer, rope.sin.pointer)
+                    recur_f32_rope(ws.qkv.pointer + c.headCount * c.headDim, Int64(batch), Int64(seq), Int64(c.kvHeadCount), Int64(c.headDim), stride, rope.cos.pointer, rope.sin.pointer)
+                }
             }
-            recur_f32_attention(ws.qkv.pointer, ws.attention.pointer, Int64(batch), Int64(seq), Int64(c.headCount), Int64(c.kvHeadCount),
-                                Int64(c.headDim), 1 / Float(c.headDim).squareRoot(), ws.attentionScratch.pointer)
-            output(ws.attention.pointer, ws.projection.pointer, rows: rows, scratch: ws.quantScratch)
-            recur_f32_add_rms_norm(x, ws.projection.pointer, Int64(rows), Int64(hidden), eps)
+            ws.time(.attention) {
+                recur_f32_attention(ws.qkv.pointer, ws.attention.pointer, Int64(batch), Int64(seq), Int64(c.headCount), Int64(c.kvHeadCount),
+                                    Int64(c.headDim), 1 / Float(c.headDim).squareRoot(), ws.attentionScratch.pointer)
+            }
+            ws.linear(.attentionOutput, output, ws.attention.pointer, ws.projection.pointer, rows: rows)
+            ws.time(.addNorm) { recur_f32_add_rms_norm(x, ws.projection.pointer, Int64(rows), Int64(hidden), eps) }
         case let .mlpT(gateUp, down):
             // The official block transposes to [batch, hidden, seq], so the norm runs over the sequence.
             let tokenInter = c.tokenMixFeedForwardLength, tRows = batch * hidden
-            recur_f32_transpose(x, ws.transposed.pointer, Int64(batch), Int64(seq), Int64(hidden))
-            gateUp(ws.transposed.pointer, ws.gateUp.pointer, rows: tRows, scratch: ws.quantScratch)
-            recur_f32_swiglu(ws.gateUp.pointer, ws.activation.pointer, Int64(tRows), Int64(tokenInter))
-            down(ws.activation.pointer, ws.projection.pointer, rows: tRows, scratch: ws.quantScratch)
-            recur_f32_add_rms_norm(ws.transposed.pointer, ws.projection.pointer, Int64(tRows), Int64(seq), eps)
-            recur_f32_transpose(ws.transposed.pointer, x, Int64(batch), Int64(hidden), Int64(seq))
+            ws.time(.transpose) { recur_f32_transpose(x, ws.transposed.pointer, Int64(batch), Int64(seq), Int64(hidden)) }
+            ws.linear(.tokenMixGateUp, gateUp, ws.transposed.pointer, ws.gateUp.pointer, rows: tRows)
+            ws.time(.swiglu) { recur_f32_swiglu(ws.gateUp.pointer, ws.activation.pointer, Int64(tRows), Int64(tokenInter)) }
+            ws.linear(.tokenMixDown, down, ws.activation.pointer, ws.projection.pointer, rows: tRows)
+            ws.time(.addNorm) { recur_f32_add_rms_norm(ws.transposed.pointer, ws.projection.pointer, Int64(tRows), Int64(seq), eps) }
+            ws.time(.transpose) { recur_f32_transpose(ws.transposed.pointer, x, Int64(batch), Int64(hidden), Int64(seq)) }
         }
-        gateUp(x, ws.gateUp.pointer, rows: rows, scratch: ws.quantScratch)
-        recur_f32_swiglu(ws.gateUp.pointer, ws.activation.pointer, Int64(rows), Int64(c.feedForwardLength))
-        down(ws.activation.pointer, ws.projection.pointer, rows: rows, scratch: ws.quantScratch)
-        recur_f32_add_rms_norm(x, ws.projection.pointer, Int64(rows), Int64(hidden), eps)
+        ws.linear(.ffnGateUp, gateUp, x, ws.gateUp.pointer, rows: rows)
+        ws.time(.swiglu) { recur_f32_swiglu(ws.gateUp.pointer, ws.activation.pointer, Int64(rows), Int64(c.feedForwardLength)) }
+        ws.linear(.ffnDown, down, ws.activation.pointer, ws.projection.pointer, rows: rows)
+        ws.time(.addNorm) { recur_f32_add_rms_norm(x, ws.projection.pointer, Int64(rows), Int64(hidden), eps) }
     }
 }
 

@@ -100,11 +100,13 @@ public final class RecursiveModel: @unchecked Sendable {
         let hBlocks = c.architecture == .hrm ? hStack : lStack
         for _ in 0..<c.hCycles {
             for _ in 0..<c.lCycles {
-                recur_f32_add(zH, input, ws.injection.pointer, n)
-                recur_f32_add(zL, ws.injection.pointer, zL, n)
+                ws.time(.inject) {
+                    recur_f32_add(zH, input, ws.injection.pointer, n)
+                    recur_f32_add(zL, ws.injection.pointer, zL, n)
+                }
                 for block in lStack { block.forward(zL, batch: batch, config: c, rope: rope, ws: ws) }
             }
-            recur_f32_add(zH, zL, zH, n)
+            ws.time(.inject) { recur_f32_add(zH, zL, zH, n) }
             for block in hBlocks { block.forward(zH, batch: batch, config: c, rope: rope, ws: ws) }
         }
     }
@@ -112,11 +114,13 @@ public final class RecursiveModel: @unchecked Sendable {
     /// Token logits `[batch, seqLen, vocab]` and Q logits `[batch, 2]` (halt, continue) from z_H.
     func heads(zH: UnsafePointer<Float>, batch: Int, logits: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>, ws: Workspace) {
         let c = config, hidden = c.hiddenSize, seq = c.totalSeqLen
-        for b in 0..<batch {
-            let sample = zH + b * seq * hidden
-            lmHead(sample + c.puzzleEmbLen * hidden, logits + b * c.seqLen * c.vocabSize, rows: c.seqLen, scratch: ws.quantScratch)
-            (ws.headInput.pointer + b * hidden).update(from: sample, count: hidden)
+        ws.time(.heads, multiplyAdds: Double(batch) * Double(c.seqLen * c.vocabSize + 2) * Double(hidden)) {
+            for b in 0..<batch {
+                let sample = zH + b * seq * hidden
+                lmHead(sample + c.puzzleEmbLen * hidden, logits + b * c.seqLen * c.vocabSize, rows: c.seqLen, scratch: ws.quantScratch)
+                (ws.headInput.pointer + b * hidden).update(from: sample, count: hidden)
+            }
+            qHead(ws.headInput.pointer, q, rows: batch, scratch: ws.quantScratch)
         }
-        qHead(ws.headInput.pointer, q, rows: batch, scratch: ws.quantScratch)
     }
 }

@@ -16,6 +16,8 @@ final class Workspace: @unchecked Sendable {
     /// 8-bit activation blocks for quantized linears.
     let quantScratch: RawBuffer
     let threads: Int
+    /// Per-operation timing (`recur solve --profile`); nil runs untimed.
+    var profile: OpProfile?
 
     init(config c: ModelConfig, capacity: Int, threads: Int, quantScratchBytes: Int) {
         self.capacity = capacity
@@ -34,5 +36,19 @@ final class Workspace: @unchecked Sendable {
         transposed = FloatBuffer(count: mlpT ? rows * hidden : 0)
         headInput = FloatBuffer(count: capacity * hidden)
         quantScratch = RawBuffer(byteCount: quantScratchBytes)
+    }
+
+    /// Runs `body`, timed under `op` when profiling.
+    @inline(__always)
+    func time(_ op: OpProfile.Op, multiplyAdds: Double = 0, _ body: () -> Void) {
+        if let profile { profile.measure(op, multiplyAdds: multiplyAdds, body) } else { body() }
+    }
+
+    /// Runs the linear `rows x in -> rows x out`, timed under `op` with its multiply-adds.
+    @inline(__always)
+    func linear(_ op: OpProfile.Op, _ layer: Linear, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int) {
+        time(op, multiplyAdds: Double(rows) * Double(layer.outFeatures) * Double(layer.inFeatures)) {
+            layer(x, y, rows: rows, scratch: quantScratch)
+        }
     }
 }

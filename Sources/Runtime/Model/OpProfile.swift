@@ -1,0 +1,70 @@
+import Foundation
+
+/// Wall time per kind of operation over a run, for `recur solve --profile`: where an ACT step goes.
+///
+/// Each operation is timed around its kernel call (the kernels thread internally, so this is the
+/// time the whole pool spent on it). Linear layers also record their multiply-adds, so the table
+/// can give the rate each one reaches. Off by default: the runner then passes no profile and the
+/// forward pass takes no timestamps.
+public final class OpProfile: @unchecked Sendable {
+    public enum Op: Int, CaseIterable, Sendable {
+        case inject, qkv, rope, attention, attentionOutput, tokenMixGateUp, tokenMixDown, transpose
+        case ffnGateUp, swiglu, ffnDown, addNorm, heads
+
+        public var name: String {
+            switch self {
+            case .inject: return "input injection (adds)"
+            case .qkv: return "attn_qkv linear"
+            case .rope: return "rope"
+            case .attention: return "attention (scores, softmax, values)"
+            case .attentionOutput: return "attn_output linear"
+            case .tokenMixGateUp: return "tmix gate/up linear"
+            case .tokenMixDown: return "tmix_down linear"
+            case .transpose: return "transposes"
+            case .ffnGateUp: return "ffn gate/up linear"
+            case .swiglu: return "swiglu"
+            case .ffnDown: return "ffn_down linear"
+            case .addNorm: return "residual add + rms norm"
+            case .heads: return "lm head + q-head"
+            }
+        }
+    }
+
+    private var nanos = [UInt64](repeating: 0, count: Op.allCases.count)
+    private var calls = [Int](repeating: 0, count: Op.allCases.count)
+    private var multiplyAdds = [Double](repeating: 0, count: Op.allCases.count)
+
+    public init() {}
+
+    /// Runs `body`, adding its wall time (and `multiplyAdds`, for linears) to `op`.
+    @inline(__always)
+    func measure(_ op: Op, multiplyAdds work: Double = 0, _ body: () -> Void) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        nanos[op.rawValue] &+= DispatchTime.now().uptimeNanoseconds &- t0
+        calls[op.rawValue] += 1
+        multiplyAdds[op.rawValue] += work
+    }
+
+    /// Total seconds recorded.
+    public var totalSeconds: Double { Double(nanos.reduce(0, &+)) / 1e9 }
+
+    /// One line per operation that ran, largest share first: calls, total ms, share, and GOP/s
+    /// (2 x multiply-adds per second) for linears.
+    public func table() -> String {
+        func row(_ name: String, _ cols: [String]) -> String {
+            name.padding(toLength: 38, withPad: " ", startingAt: 0)
+                + zip(cols, [8, 11, 8, 9]).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined()
+        }
+        let total = Double(nanos.reduce(0, &+))
+        var lines = [row("operation", ["calls", "ms", "share", "GOP/s"])]
+        for op in Op.allCases.sorted(by: { nanos[$0.rawValue] > nanos[$1.rawValue] }) where calls[op.rawValue] > 0 {
+            let ns = Double(nanos[op.rawValue])
+            let rate = multiplyAdds[op.rawValue] > 0 && ns > 0 ? String(format: "%.1f", 2 * multiplyAdds[op.rawValue] / ns) : ""
+            lines.append(row(op.name, ["\(calls[op.rawValue])", String(format: "%.1f", ns / 1e6),
+                                       String(format: "%.1f%%", total > 0 ? 100 * ns / total : 0), rate]))
+        }
+        lines.append(row("total", ["", String(format: "%.1f", total / 1e6), "", ""]))
+        return lines.joined(separator: "\n")
+    }
+}
