@@ -66,9 +66,10 @@ int recur_bnn_xnor_gemm_isa(recur_isa isa, const uint64_t *x, const uint64_t *w,
 
 void recur_bnn_xnor_gemm(const uint64_t *x, const uint64_t *w, int32_t *dot, int64_t rows, int64_t n, int64_t k) {
     // The active tier (RECUR_ISA or CPUID), falling back to the best binary kernel below it:
-    // AVX-512 without VPOPCNTDQ uses the AVX2 one; AVX-VNNI is AVX2 for this purpose.
+    // AVX-512 without VPOPCNTDQ uses the AVX2 one; AVX-VNNI is AVX2 and AMX is AVX-512 for this purpose.
     recur_isa want = recur_isa_active();
     if (want == RECUR_ISA_AVXVNNI) want = RECUR_ISA_AVX2;
+    if (want == RECUR_ISA_AMX) want = RECUR_ISA_AVX512;
     if (want == RECUR_ISA_AVX512 && !recur_bnn_isa_supported(RECUR_ISA_AVX512)) want = RECUR_ISA_AVX2;
     if (!recur_bnn_isa_supported(want)) want = RECUR_ISA_SCALAR;
     gemm_with(kernel_for(want), x, w, dot, rows, n, k);

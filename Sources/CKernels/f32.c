@@ -212,6 +212,7 @@ const recur_f32_ops recur_f32_ops_scalar = {
 static const recur_f32_ops *ops(void) {
 #if RECUR_X86
     switch (recur_isa_active()) {
+    case RECUR_ISA_AMX: // AMX tiles serve the quantized linears only: FP32 runs the AVX-512 kernels.
     case RECUR_ISA_AVX512: return &recur_f32_ops_avx512;
     case RECUR_ISA_AVXVNNI: // AVX-VNNI adds integer dot products only: FP32 runs the AVX2 kernels.
     case RECUR_ISA_AVX2: return &recur_f32_ops_avx2;

@@ -10,6 +10,10 @@
 #if RECUR_X86
 #include <cpuid.h>
 #endif
+#if RECUR_X86 && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #ifdef RECUR_HAVE_OPENMP
 #include <omp.h>
 #endif
@@ -32,6 +36,20 @@ static uint64_t read_xcr0(void) {
     // Raw opcode-free asm: xgetbv needs no target attribute this way.
     __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
     return ((uint64_t)edx << 32) | eax;
+}
+
+// Linux hands out AMX tile data state per process on request (arch_prctl); without it the first
+// tile instruction raises SIGILL. Asked once, at detection; elsewhere AMX is not used.
+static int os_grants_amx(void) {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    enum { get_perm = 0x1022, req_perm = 0x1023, xtiledata = 18 };
+    unsigned long granted = 0;
+    if (syscall(SYS_arch_prctl, req_perm, xtiledata) != 0) return 0;
+    if (syscall(SYS_arch_prctl, get_perm, &granted) != 0) return 0;
+    return (granted >> xtiledata) & 1;
+#else
+    return 0;
+#endif
 }
 
 static uint32_t detect_features(void) {
@@ -61,9 +79,8 @@ static uint32_t detect_features(void) {
             if ((c >> 11) & 1) f |= RECUR_CPU_AVX512VNNI;
             if ((c >> 14) & 1) f |= RECUR_CPU_AVX512VPOPCNTDQ;
         }
-        // The OS enables tile state in XCR0; Linux additionally wants arch_prctl permission
-        // before the first tile instruction, which is the AMX kernel's business.
-        if (tile_state && ((d >> 25) & 1)) f |= RECUR_CPU_AMX_INT8;
+        // AMX-TILE and AMX-INT8, tile state enabled in XCR0, and the OS's per-process grant.
+        if (tile_state && ((d >> 24) & 1) && ((d >> 25) & 1) && os_grants_amx()) f |= RECUR_CPU_AMX_INT8;
         if (max_subleaf >= 1) {
             __cpuid_count(7, 1, a, b, c, d);
             if ((a >> 4) & 1) f |= RECUR_CPU_AVXVNNI;
@@ -80,6 +97,7 @@ static const uint32_t avxvnni_needs = RECUR_CPU_AVX2 | RECUR_CPU_FMA | RECUR_CPU
 static const uint32_t avx512_needs = RECUR_CPU_AVX2 | RECUR_CPU_FMA | RECUR_CPU_F16C |
                                      RECUR_CPU_AVX512F | RECUR_CPU_AVX512BW |
                                      RECUR_CPU_AVX512VL | RECUR_CPU_AVX512VNNI;
+static const uint32_t amx_needs = avx512_needs | RECUR_CPU_AMX_INT8;
 
 // ---------------------------------------------------------------------------------------------
 // Tier choice: made once, thread-safe; recur_isa_set may later replace it (tests).
@@ -100,6 +118,7 @@ static int parse_isa(const char *s, recur_isa *out) {
     else if (!strcmp(buf, "avx2")) *out = RECUR_ISA_AVX2;
     else if (!strcmp(buf, "avxvnni")) *out = RECUR_ISA_AVXVNNI;
     else if (!strcmp(buf, "avx512")) *out = RECUR_ISA_AVX512;
+    else if (!strcmp(buf, "amx")) *out = RECUR_ISA_AMX;
     else return 0;
     return 1;
 }
@@ -110,13 +129,15 @@ static int supported_by(uint32_t features, recur_isa isa) {
     case RECUR_ISA_AVX2: return (features & avx2_needs) == avx2_needs;
     case RECUR_ISA_AVXVNNI: return (features & avxvnni_needs) == avxvnni_needs;
     case RECUR_ISA_AVX512: return (features & avx512_needs) == avx512_needs;
+    case RECUR_ISA_AMX: return (features & amx_needs) == amx_needs;
     }
     return 0;
 }
 
 static void init_isa(void) {
     g_features = detect_features();
-    g_best = supported_by(g_features, RECUR_ISA_AVX512)    ? RECUR_ISA_AVX512
+    g_best = supported_by(g_features, RECUR_ISA_AMX)       ? RECUR_ISA_AMX
+             : supported_by(g_features, RECUR_ISA_AVX512)  ? RECUR_ISA_AVX512
              : supported_by(g_features, RECUR_ISA_AVXVNNI) ? RECUR_ISA_AVXVNNI
              : supported_by(g_features, RECUR_ISA_AVX2)    ? RECUR_ISA_AVX2
                                                            : RECUR_ISA_SCALAR;
@@ -169,6 +190,7 @@ const char *recur_isa_name(recur_isa isa) {
     case RECUR_ISA_AVX2: return "avx2";
     case RECUR_ISA_AVXVNNI: return "avxvnni";
     case RECUR_ISA_AVX512: return "avx512";
+    case RECUR_ISA_AMX: return "amx";
     }
     return "unknown";
 }

@@ -1,8 +1,9 @@
 import Foundation
 import XCTest
 
-/// The AVX-VNNI and AVX-512 kernels compiled against plain-C stand-ins for their intrinsics
-/// (benchmarks/kernels/vnni_emulation.h) and compared with scalar bit for bit by qcheck_emulated.
+/// The AVX-VNNI, AVX-512 and AMX kernels compiled against plain-C stand-ins for their intrinsics
+/// (benchmarks/kernels/vnni_emulation.h, amx_emulation.h) and compared with scalar bit for bit by
+/// qcheck_emulated.
 /// This checks their logic (layout, corrections, float order) on CPUs that lack the instructions; it
 /// does not replace running QuantLinearTests on a CPU that has them.
 final class QuantEmulatedTierTests: XCTestCase {
@@ -23,6 +24,7 @@ final class QuantEmulatedTierTests: XCTestCase {
         XCTAssertEqual(check.status, 0, check.output)
         XCTAssertTrue(check.output.contains(" 0 mismatches"), check.output)
         XCTAssertTrue(check.output.contains("avx512(emulated)=yes"), check.output)
+        XCTAssertTrue(check.output.contains("amx(emulated)=yes"), check.output)
     }
 
     private func run(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws

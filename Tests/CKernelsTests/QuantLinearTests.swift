@@ -5,7 +5,7 @@ import XCTest
 /// the scalar reference bit for bit.
 final class QuantLinearTests: XCTestCase {
     private static let ns = [1, 3, 7, 17, 33, 100]
-    private static let ms = [1, 2, 5, 97, 194]
+    private static let ms = [1, 2, 5, 16, 31, 97, 194]
     private static let ks = [32, 64, 96, 512, 1536]
 
     private struct Case {
@@ -107,6 +107,8 @@ final class QuantLinearTests: XCTestCase {
     func testAVXVNNIMatchesScalarBitForBit() throws { try assertTierMatchesScalar(RECUR_ISA_AVXVNNI, name: "avxvnni") }
 
     func testAVX512MatchesScalarBitForBit() throws { try assertTierMatchesScalar(RECUR_ISA_AVX512, name: "avx512 (VNNI)") }
+
+    func testAMXMatchesScalarBitForBit() throws { try assertTierMatchesScalar(RECUR_ISA_AMX, name: "amx") }
 
     /// Each output is one micro-kernel call over all of k, so threads never change a bit.
     func testThreadCountDoesNotChangeResults() {

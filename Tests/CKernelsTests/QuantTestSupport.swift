@@ -52,6 +52,7 @@ enum QuantFormat: CaseIterable, CustomStringConvertible {
 /// The SIMD tiers recur_q_linear_isa knows, with the name tests print when one is skipped.
 let quantSIMDTiers: [(isa: recur_isa, name: String)] = [
     (RECUR_ISA_AVX2, "avx2"), (RECUR_ISA_AVXVNNI, "avxvnni"), (RECUR_ISA_AVX512, "avx512 (VNNI)"),
+    (RECUR_ISA_AMX, "amx"),
 ]
 
 /// 64-byte aligned scratch owned by the test.

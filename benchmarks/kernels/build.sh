@@ -50,12 +50,13 @@ if [ "$only" != emulated ]; then
     "$CC" -o "$out/qcheck" "$out/qcheck.o" $objs -lm $omp_libs
     echo "built $out/qcheck"
 fi
-# qcheck_emulated: the AVX-VNNI and AVX-512 kernels compiled against plain-C stand-ins for their
-# intrinsics (vnni_emulation.h), checked against scalar on any AVX2 CPU. Links only the quant files.
+# qcheck_emulated: the AVX-VNNI, AVX-512 and AMX kernels compiled against plain-C stand-ins for
+# their intrinsics (vnni_emulation.h, amx_emulation.h), checked against scalar on any AVX2 CPU. Links only the quant files.
 emu_objs=""
 for f in "$src"/quant_*.c "$src"/arch/x86/quant_*.c "$here/qcheck_emulated_cpu.c"; do
     case "$f" in
     */quant_avxvnni.c|*/quant_avx512.c) extra="-include $here/vnni_emulation.h" ;;
+    */quant_amx.c) extra="-include $here/amx_emulation.h" ;;
     *) extra="" ;;
     esac
     o="$out/emu_$(basename "$f" .c).o"

@@ -7,7 +7,7 @@
 
 #include "qcommon.h"
 
-static const recur_isa tiers[] = {RECUR_ISA_AVX2, RECUR_ISA_AVXVNNI, RECUR_ISA_AVX512};
+static const recur_isa tiers[] = {RECUR_ISA_AVX2, RECUR_ISA_AVXVNNI, RECUR_ISA_AVX512, RECUR_ISA_AMX};
 static const recur_qtype types[] = {RECUR_Q8_0, RECUR_Q4_0, RECUR_Q4_1};
 
 static int failures = 0, checks = 0;

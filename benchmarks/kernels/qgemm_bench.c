@@ -84,7 +84,7 @@ int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 9;
     recur_isa isa = recur_isa_active();
     if (argc > 2)
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i <= RECUR_ISA_AMX; i++)
             if (strcmp(argv[2], recur_isa_name((recur_isa)i)) == 0) isa = (recur_isa)i;
     const int passes = argc > 3 && atoi(argv[3]) > 0 ? atoi(argv[3]) : 1;
     if (!recur_q_isa_supported(isa)) {

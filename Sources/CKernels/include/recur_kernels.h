@@ -3,7 +3,7 @@
 // Rules for everything declared here:
 // - No allocation, no I/O, no global state beyond the ISA choice and the thread count.
 // - Every kernel has a scalar reference; SIMD variants (AVX2+FMA+F16C, AVX-512 F/BW/VL/VNNI) are
-//   picked once from CPUID, or forced with RECUR_ISA=scalar|avx2|avxvnni|avx512 (tests use recur_isa_set).
+//   picked once from CPUID, or forced with RECUR_ISA=scalar|avx2|avxvnni|avx512|amx (tests use recur_isa_set).
 // - Matrices are row-major and contiguous unless a stride is passed. Sizes are int64_t.
 #ifndef RECUR_KERNELS_H
 #define RECUR_KERNELS_H
@@ -25,6 +25,9 @@ typedef enum {
     // AVX2 + AVX-VNNI (256-bit vpdpbusd, e.g. Alder Lake) without AVX-512; ranks above avx2 and
     // below avx512, name "avxvnni" (numbered 3 so existing values keep their meaning).
     RECUR_ISA_AVXVNNI = 3,
+    // The avx512 tier plus AMX tiles (AMX-TILE, AMX-INT8 and the OS's permission to use them) for
+    // the quantized linears; ranks above avx512, name "amx". FP32 runs the AVX-512 kernels.
+    RECUR_ISA_AMX = 4,
 } recur_isa;
 
 // CPU feature bits reported by recur_cpu_features().
@@ -46,7 +49,7 @@ recur_isa recur_isa_best(void);             // best tier this CPU supports
 recur_isa recur_isa_active(void);           // tier in use: RECUR_ISA env if set and supported, else best
 int recur_isa_supported(recur_isa isa);     // 1 if this CPU can run the tier
 int recur_isa_set(recur_isa isa);           // force a tier (tests); 0 on success, -1 if unsupported
-const char *recur_isa_name(recur_isa isa);  // "scalar", "avx2", "avx512"
+const char *recur_isa_name(recur_isa isa);  // "scalar", "avx2", "avxvnni", "avx512", "amx"
 // 1 if RECUR_ISA named a tier this CPU lacks (the best tier is used instead and callers may warn).
 int recur_isa_env_rejected(void);
 
