@@ -34,4 +34,40 @@ final class SolveTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("------+-------+------"), r.stdout)
         XCTAssertTrue(r.stdout.contains("mean ACT steps 2.00"), r.stdout)
     }
+
+    /// `--profile`: one row per operation with the call count the schedule implies, shares that
+    /// add up, and a rate for the linears; the solve output itself is unchanged.
+    func testProfileCountsEveryOperation() throws {
+        let samples = try String(contentsOf: CLI.repoRoot.appendingPathComponent("models/sudoku-samples.txt"), encoding: .utf8)
+        let args = ["solve", "--input", "-", "--limit", "3", "--batch", "2", "--halt", "max", "--max-steps", "2", "--threads", "2",
+                    "--format", "jsonl"]
+        let plain = try CLI.run(args, stdin: samples)
+        let profiled = try CLI.run(args + ["--profile"], stdin: samples)
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertEqual(profiled.status, 0, profiled.stderr)
+        XCTAssertEqual(profiled.stdout, plain.stdout, "profiling must not change the answers")
+        XCTAssertFalse(plain.stderr.contains("time per operation"), plain.stderr)
+
+        // 3 puzzles at batch 2 and 2 steps each: 2 + 2 batched steps (the third puzzle runs alone).
+        // Each step applies the 2-layer stack H_cycles x (L_cycles + 1) = 21 times.
+        let steps = 4, blockCalls = steps * 21 * 2
+        var rows: [String: (calls: Int, share: Double, rate: Double?)] = [:]
+        for line in profiled.stderr.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let shareField = fields.first(where: { $0.hasSuffix("%") }), let shareIndex = fields.firstIndex(of: shareField),
+                  shareIndex >= 2, let calls = Int(fields[shareIndex - 2]), let share = Double(shareField.dropLast())
+            else { continue }
+            let name = fields[..<(shareIndex - 2)].joined(separator: " ")
+            rows[name] = (calls, share, shareIndex + 1 < fields.count ? Double(fields[shareIndex + 1]) : nil)
+        }
+        for linear in ["attn_qkv linear", "attn_output linear", "ffn gate/up linear", "ffn_down linear"] {
+            let row = try XCTUnwrap(rows[linear], "no row for \(linear) in:\n\(profiled.stderr)")
+            XCTAssertEqual(row.calls, blockCalls, linear)
+            XCTAssertGreaterThan(row.rate ?? 0, 0, "\(linear) has a GOP/s figure")
+        }
+        XCTAssertEqual(rows["residual add + rms norm"]?.calls, 2 * blockCalls)
+        XCTAssertEqual(rows["lm head + q-head"]?.calls, steps)
+        XCTAssertEqual(rows["input injection (adds)"]?.calls, steps * 3 * 7, "6 injections and 1 z_H update per H cycle")
+        XCTAssertEqual(rows.values.map(\.share).reduce(0, +), 100, accuracy: 0.6, "shares add up to the total")
+    }
 }
