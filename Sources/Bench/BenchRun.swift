@@ -4,7 +4,7 @@ import Foundation
 public struct BenchMachine: Sendable, Codable, Equatable {
     /// CPU model string (`model name` in /proc/cpuinfo).
     public var cpu: String
-    /// Kernel tier Recur chose (`scalar`, `avx2`, `avxvnni`, `avx512`).
+    /// Kernel tier Recur chose (`scalar`, `avx2`, `avxvnni`, `avx512`, `amx`).
     public var isa: String
     public var cores: Int
 

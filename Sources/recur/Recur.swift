@@ -1,10 +1,23 @@
 import ArgumentParser
+import CKernels
+import Foundation
 
 @main
 struct Recur: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recur",
         abstract: "Run tiny recursive reasoning models (TRM, HRM) on the CPU.",
+        discussion: "RECUR_ISA=scalar|avx2|avxvnni|avx512|amx forces a kernel tier (default: the best this CPU runs).",
         subcommands: [Solve.self, Export.self, Inspect.self, BenchCommand.self, QHeadEval.self],
         defaultSubcommand: nil)
+
+    static func main() {
+        if recur_isa_env_rejected() != 0 {
+            let asked = ProcessInfo.processInfo.environment["RECUR_ISA"] ?? ""
+            let used = String(cString: recur_isa_name(recur_isa_active()))
+            FileHandle.standardError.write(Data(
+                "recur: RECUR_ISA=\(asked) is not a tier this CPU runs (scalar, avx2, avxvnni, avx512, amx); using \(used)\n".utf8))
+        }
+        main(nil)
+    }
 }

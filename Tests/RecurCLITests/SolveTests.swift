@@ -70,4 +70,15 @@ final class SolveTests: XCTestCase {
         XCTAssertEqual(rows["input injection (adds)"]?.calls, steps * 3 * 7, "6 injections and 1 z_H update per H cycle")
         XCTAssertEqual(rows.values.map(\.share).reduce(0, +), 100, accuracy: 0.6, "shares add up to the total")
     }
+
+    /// A RECUR_ISA this CPU cannot run (or no tier at all) is reported, and the best tier runs instead.
+    func testUnrunnableTierIsReported() throws {
+        let r = try Subprocess.run("/usr/bin/env", ["RECUR_ISA=sse9", CLI.binary.path, "inspect", "models/trm-sudoku-att-q8_0.gguf"],
+                                   directory: CLI.repoRoot)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("RECUR_ISA=sse9 is not a tier this CPU runs"), r.stderr)
+        let plain = try CLI.run(["inspect", "models/trm-sudoku-att-q8_0.gguf"])
+        XCTAssertFalse(plain.stderr.contains("RECUR_ISA"), plain.stderr)
+        XCTAssertEqual(r.stdout, plain.stdout)
+    }
 }
