@@ -79,7 +79,7 @@ typedef struct {
 
 // Asks for a panel to be brought into L2 (prefetcht1, one request per 64-byte line). A layer's
 // weights come from beyond L2 on every call, and the hardware prefetchers need not follow every
-// load kind: with AMX tile loads on a Sapphire Rapids VM, a 97 x 3072 x 512 Q8_0 product whose
+// load kind: with AMX tile loads on a Xeon VM (AMX-INT8), a 97 x 3072 x 512 Q8_0 product whose
 // 1.8 MB of panels were not L2-resident ran 2.5x slower per weight than a 97 x 1536 x 512 one
 // whose panels were (about 1.2 GB/s of weights per core). Neutral on Zen 4 (qgemm_bench).
 static inline void prefetch_panel(const uint8_t *panel, size_t bytes) {
