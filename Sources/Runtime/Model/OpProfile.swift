@@ -46,9 +46,6 @@ public final class OpProfile: @unchecked Sendable {
         multiplyAdds[op.rawValue] += work
     }
 
-    /// Total seconds recorded.
-    public var totalSeconds: Double { Double(nanos.reduce(0, &+)) / 1e9 }
-
     /// One line per operation that ran, largest share first: calls, total ms, share, and GOP/s
     /// (2 x multiply-adds per second) for linears.
     public func table() -> String {
