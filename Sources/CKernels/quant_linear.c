@@ -12,8 +12,12 @@
 
 // Below this many multiply-adds a parallel region costs more than it saves.
 #define RQ_SERIAL_WORK (1 << 17)
-// Activation bytes per cache block of rows (kept in L2 while a thread's weight panels stream by).
-#define RQ_ACT_BLOCK_BYTES (64 * 1024)
+// Packed weight bytes per group of panels, which stays in L2 while a chunk's rows run over it: half
+// of the smallest L2 among the x86 cores Recur targets (Zen 3, 512 KB), so the group, the
+// activations and the output rows fit together.
+#ifndef RQ_GROUP_BYTES // a compile-time tunable (CFLAGS=-DRQ_GROUP_BYTES=... benchmarks/kernels/build.sh)
+#define RQ_GROUP_BYTES (256 * 1024)
+#endif
 
 int recur_q_isa_supported(recur_isa isa) {
     if (isa == RECUR_ISA_SCALAR) return 1;
@@ -77,45 +81,38 @@ typedef struct {
     int64_t m, n;
 } rq_job;
 
-// Asks for a panel to be brought into L2 (prefetcht1, one request per 64-byte line). A layer's
-// weights come from beyond L2 on every call, and the hardware prefetchers need not follow every
-// load kind: with AMX tile loads on a Xeon VM (AMX-INT8), a 97 x 3072 x 512 Q8_0 product whose
-// 1.8 MB of panels were not L2-resident ran 2.5x slower per weight than a 97 x 1536 x 512 one
-// whose panels were (about 1.2 GB/s of weights per core). Neutral on Zen 4 (qgemm_bench).
-static inline void prefetch_panel(const uint8_t *panel, size_t bytes) {
-    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(panel + o, 0, 2);
-}
-
-// Rows [i0, i1) x panels [p0, p1): blocks of rows sized for L2, each swept over the panels (a panel
-// of 16 rows x k is at most a few tens of KB and stays in L1 across the row tiles); the next panel
-// is prefetched while the row tiles of the current one run.
+// Rows [i0, i1) x panels [p0, p1), one row tile at a time across all the panels: the row tile's
+// activations (mr x k bytes) stay in L1 while the panels stream from L2, where the chunk's panel
+// group (at most RQ_GROUP_BYTES, see plan_chunks) stays from one row tile to the next. The other
+// order (a panel in L1 against a 64 KB block of rows in L2) ran within a few percent of this on
+// Zen 4, but on a Xeon with AMX up to 3.6x slower on one thread (Q8_0, 1552 x 1536 x 512 and
+// 1552 x 3072 x 512, qgemm_bench with the weights out of L2) and up to 2x on four.
 static void run_tiles(const rq_job *job, int64_t i0, int64_t i1, int64_t p0, int64_t p1) {
     float tile[16 * RQ_PANEL];
     const int mr = job->mr;
-    int64_t mc = RQ_ACT_BLOCK_BYTES / (job->a->k > 0 ? job->a->k : 1);
-    mc = mc < mr ? mr : mc - mc % mr;
-    for (int64_t ib = i0; ib < i1; ib += mc) {
-        const int64_t ie = ib + mc < i1 ? ib + mc : i1;
-        if (p0 < p1) prefetch_panel(job->packed + (size_t)p0 * job->panel_bytes, job->panel_bytes);
+    for (int64_t i = i0; i < i1; i += mr) {
+        const int nr = (int)(i1 - i < mr ? i1 - i : mr);
         for (int64_t p = p0; p < p1; p++) {
-            const uint8_t *panel = job->packed + (size_t)p * job->panel_bytes;
-            if (p + 1 < p1) prefetch_panel(panel + job->panel_bytes, job->panel_bytes);
             const int64_t c0 = p * RQ_PANEL;
             const int ncols = (int)(job->n - c0 < RQ_PANEL ? job->n - c0 : RQ_PANEL);
-            for (int64_t i = ib; i < ie; i += mr) {
-                const int nr = (int)(ie - i < mr ? ie - i : mr);
-                job->kern(panel, job->a, i, nr, tile);
-                for (int r = 0; r < nr; r++)
-                    memcpy(job->y + (i + r) * job->n + c0, tile + r * RQ_PANEL, (size_t)ncols * sizeof(float));
-            }
+            job->kern(job->packed + (size_t)p * job->panel_bytes, job->a, i, nr, tile);
+            for (int r = 0; r < nr; r++)
+                memcpy(job->y + (i + r) * job->n + c0, tile + r * RQ_PANEL, (size_t)ncols * sizeof(float));
         }
     }
 }
 
 // Work is cut into chunks of (a block of rows) x (a group of panels), handed out dynamically: a
 // thread that shares its core with another process simply takes fewer chunks instead of holding
-// the others up at the end. About 4 chunks per thread when the work allows (fewer, larger ones for
-// small calls, so the scheduling stays cheap); row blocks never exceed the L2-sized block.
+// the others up at the end.
+//
+// Weights dominate what a chunk has to fetch from beyond L2: every linear of a step evicts the
+// previous one's panels, and a layer's weights (0.3-1.8 MB in Q8_0 for the TRM) are larger than a
+// core's L2 share. So a panel group is sized to stay in L2 (RQ_GROUP_BYTES) and a chunk runs it
+// over as many rows as the chunk count allows: each weight byte then comes from L3 or memory once
+// per row block (a few times per call) rather than once per L2-sized block of rows (13 times for
+// the 1,552 rows of a batch of 16 Sudoku grids). About 4 chunks per thread when the work allows
+// (fewer, larger ones for small calls, so the scheduling stays cheap).
 typedef struct {
     int64_t rows_per_block, row_blocks, panels_per_group, groups;
 } rq_chunks;
@@ -125,22 +122,23 @@ static rq_chunks plan_chunks(const rq_job *job, int nt) {
     const int64_t row_tiles = (job->m + job->mr - 1) / job->mr;
     const double work = (double)job->m * (double)job->n * (double)job->a->k;
     const int64_t target = work / (4.0 * nt) >= (double)(1 << 18) ? 4 * (int64_t)nt : (int64_t)nt;
-    int64_t mc = RQ_ACT_BLOCK_BYTES / (job->a->k > 0 ? job->a->k : 1);
-    mc = mc < job->mr ? job->mr : mc - mc % job->mr;
-    int64_t row_blocks = (job->m + mc - 1) / mc;
-    if (row_blocks * panels < target) { // few panels: cut the rows finer
-        int64_t want = (target + panels - 1) / panels;
-        if (want > row_tiles) want = row_tiles;
-        if (want > row_blocks) {
-            mc = (row_tiles + want - 1) / want * job->mr;
-            row_blocks = (job->m + mc - 1) / mc;
+    int64_t per_group = (int64_t)(RQ_GROUP_BYTES / (job->panel_bytes > 0 ? job->panel_bytes : 1));
+    if (per_group < 1) per_group = 1;
+    int64_t groups = (panels + per_group - 1) / per_group;
+    if (groups < target && panels > groups) { // few L2-sized groups: split the panels further
+        int64_t row_blocks = (target + groups - 1) / groups;
+        if (row_blocks > row_tiles) { // ... as far as there are too few row tiles to make up the count
+            groups = (target + row_tiles - 1) / row_tiles;
+            if (groups > panels) groups = panels;
         }
     }
-    int64_t groups = (target + row_blocks - 1) / row_blocks;
-    if (groups > panels) groups = panels;
-    if (groups < 1) groups = 1;
-    const int64_t per_group = (panels + groups - 1) / groups;
-    rq_chunks c = {mc, row_blocks, per_group, (panels + per_group - 1) / per_group};
+    per_group = (panels + groups - 1) / groups;
+    groups = (panels + per_group - 1) / per_group;
+    int64_t row_blocks = (target + groups - 1) / groups;
+    if (row_blocks > row_tiles) row_blocks = row_tiles;
+    if (row_blocks < 1) row_blocks = 1;
+    const int64_t mc = (row_tiles + row_blocks - 1) / row_blocks * job->mr;
+    rq_chunks c = {mc, (job->m + mc - 1) / mc, per_group, groups};
     return c;
 }
 
