@@ -40,6 +40,8 @@ step "cpu and kernel checks"
   "$bin/qcheck" 300; echo "qcheck exit $?"
   echo "-- fp32 kernels: every tier against scalar"
   "$bin/ckernels_tier_check"; echo "ckernels_tier_check exit $?"
+  echo "-- where the AMX kernel's time goes (needs AMX)"
+  "$bin/amx_probe"; echo "amx_probe exit $?"
 } >"$out/checks.txt" 2>&1
 
 step "same-run speed against PyTorch at 4 threads (best tier, then avx512)"
@@ -60,6 +62,7 @@ for m in "${models[@]}"; do model_args+=(--model "$m"); done
 (cd "$root" && "$recur" bench "${model_args[@]}" --threads "$threads" --batch 1,16 \
   --halt max --max-steps 2 --repetitions 2 --input "$puzzles" --limit 2 --json "$out/bench_threads.json") >"$out/bench_threads.txt" 2>&1
 
-step "quantized GEMM on the model's shapes, 4 threads"
-QBENCH_THREADS=4 "$bin/qgemm_bench" 5 >"$out/qgemm.txt" 2>/dev/null
+step "quantized GEMM on the model's shapes, 1 and 4 threads, weights out of L2"
+# No sgemm column: the bundled OpenBLAS need not know the CPU (PyTorch above is the FP32 yardstick).
+QBENCH_THREADS=1,4 QBENCH_COPIES=8 QBENCH_SGEMM=0 "$bin/qgemm_bench" 5 >"$out/qgemm.txt" 2>/dev/null
 step "done"

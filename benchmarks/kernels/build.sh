@@ -3,8 +3,10 @@
 # Usage: benchmarks/kernels/build.sh [out-dir] [emulated]   (default out-dir: .build-bench in the
 #        repository root; "emulated" builds only qcheck_emulated)
 # Then:  <out-dir>/qgemm_bench [reps] [isa]   and   <out-dir>/qcheck [random-cases]
+#        <out-dir>/amx_probe   (where the AMX kernel's time goes; needs AMX)
 #        <out-dir>/qcheck_emulated [random-cases]   (AVX-VNNI/AVX-512 logic on an AVX2 CPU)
-# CC picks the compiler (default clang, else gcc). qgemm_bench needs OpenBLAS (cblas.h); qcheck
+# CC picks the compiler (default clang, else gcc); CFLAGS are added (e.g. -DRQ_GROUP_BYTES=524288
+# to try another L2 weight-group size, see quant_linear.c). qgemm_bench needs OpenBLAS (cblas.h); qcheck
 # needs nothing but a C compiler, so it also runs on machines without OpenBLAS or Swift.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,7 +35,7 @@ else
     omp_libs="-fopenmp"
 fi
 
-flags="-O3 -fno-math-errno -fno-strict-aliasing -I$src/include $omp_cflags"
+flags="-O3 -fno-math-errno -fno-strict-aliasing -I$src/include $omp_cflags ${CFLAGS:-}"
 # Link without -fopenmp: with clang it would add -lomp; the runtime comes from $omp_libs.
 # shellcheck disable=SC2086
 "$CC" $flags -c -o "$out/qcheck.o" "$here/qcheck.c"
@@ -76,4 +78,11 @@ if echo '#include <cblas.h>' | "$CC" -E -x c - >/dev/null 2>&1; then
     echo "built $out/qgemm_bench"
 else
     echo "no cblas.h: skipped qgemm_bench"
+fi
+# amx_probe: needs a compiler that knows the AMX intrinsics (clang 12, gcc 11 or later).
+# shellcheck disable=SC2086
+if "$CC" -O3 -o "$out/amx_probe" "$here/amx_probe.c" 2>/dev/null; then
+    echo "built $out/amx_probe"
+else
+    echo "compiler without AMX intrinsics: skipped amx_probe"
 fi

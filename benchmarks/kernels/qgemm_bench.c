@@ -2,11 +2,18 @@
 // the same run (warm-up, then the median of several repetitions).
 // GOP/s counts a multiply-add as 2 ops: 2 m n k / t. ratio = sgemm time / our time (> 1: faster).
 // Usage: qgemm_bench [reps] [isa] [passes]
-//   isa: scalar|avx2|avxvnni|avx512 (default: the active tier)
+//   isa: scalar|avx2|avxvnni|avx512|amx (default: the active tier)
 //   passes: run the whole table this many times and keep, for each row and each side, the lowest
 //   median (on a shared machine the least disturbed pass; both sides come from the same run).
+// Environment:
+//   QBENCH_THREADS  the largest thread count (every count from 1 up), or a list such as 1,4 (default 2)
+//   QBENCH_TYPES    a list of types to run, such as q8_0,q4_0 (default all three)
+//   QBENCH_SGEMM=0  skip the OpenBLAS side (where it is no yardstick, e.g. a CPU it does not know)
+//   QBENCH_COPIES=N cycle each call through N copies of the packed weights, so that, as in a model
+//                   step where every layer evicts the previous one, they are not in L2 (default 1)
 #include <cblas.h>
 #include <stdio.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,7 +42,9 @@ typedef struct {
     int kind; // 0 = ours, 1 = sgemm
     recur_isa isa;
     recur_qtype t;
-    const void *packed;
+    const uint8_t *packed; // `copies` consecutive copies of packed_bytes each
+    size_t packed_bytes;
+    int copies;
     const float *x, *wf;
     float *y;
     int64_t m, n, k;
@@ -43,8 +52,10 @@ typedef struct {
 } job;
 
 static void run_once(const job *j) {
+    static unsigned call;
     if (j->kind == 0)
-        recur_q_linear_isa(j->isa, j->t, j->packed, j->x, j->y, j->m, j->n, j->k, j->scratch);
+        recur_q_linear_isa(j->isa, j->t, j->packed + (size_t)(call++ % (unsigned)j->copies) * j->packed_bytes, j->x,
+                           j->y, j->m, j->n, j->k, j->scratch);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->m, (int)j->n, (int)j->k, 1.0f, j->x, (int)j->k,
                     j->wf, (int)j->k, 0.0f, j->y, (int)j->n);
@@ -73,6 +84,18 @@ static const char *type_name(recur_qtype t) {
     return t == RECUR_Q8_0 ? "Q8_0" : t == RECUR_Q4_0 ? "Q4_0" : "Q4_1";
 }
 
+// Whether `word` is one of the comma-separated items of `list` (case-insensitive).
+static int in_list(const char *list, const char *word) {
+    const size_t len = strlen(word);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        const size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && strncasecmp(p, word, len) == 0) return 1;
+        p += n + (end != NULL);
+    }
+    return 0;
+}
+
 typedef struct {
     recur_qtype t;
     int64_t m, n, k;
@@ -94,10 +117,19 @@ int main(int argc, char **argv) {
     static const int64_t ms[] = {97, 1552};
     static const int64_t nks[][2] = {{1536, 512}, {512, 512}, {3072, 512}, {512, 1536}};
     static const recur_qtype types[] = {RECUR_Q8_0, RECUR_Q4_0, RECUR_Q4_1};
-    int max_threads = 2;
+    int thread_list[64], nthreads = 0;
     const char *env = getenv("QBENCH_THREADS");
-    if (env && atoi(env) > 0) max_threads = atoi(env);
-    row *rows = (row *)calloc((size_t)(3 * 2 * 4 * max_threads), sizeof(row));
+    if (env && strchr(env, ',')) {
+        for (const char *p = env; *p && nthreads < 64; p = strchr(p, ',') ? strchr(p, ',') + 1 : p + strlen(p))
+            if (atoi(p) > 0) thread_list[nthreads++] = atoi(p);
+    } else {
+        const int max_threads = env && atoi(env) > 0 ? (atoi(env) < 64 ? atoi(env) : 64) : 2;
+        for (int th = 1; th <= max_threads; th++) thread_list[nthreads++] = th;
+    }
+    const char *types_env = getenv("QBENCH_TYPES");
+    const int with_sgemm = !(getenv("QBENCH_SGEMM") && strcmp(getenv("QBENCH_SGEMM"), "0") == 0);
+    const int copies = getenv("QBENCH_COPIES") && atoi(getenv("QBENCH_COPIES")) > 0 ? atoi(getenv("QBENCH_COPIES")) : 1;
+    row *rows = (row *)calloc((size_t)(3 * 2 * 4 * nthreads), sizeof(row));
     int nrows = 0;
     for (int pass = 0; pass < passes; pass++) {
         int r = 0;
@@ -105,10 +137,12 @@ int main(int argc, char **argv) {
             for (size_t mi = 0; mi < 2; mi++)
                 for (size_t si = 0; si < 4; si++) {
                     const recur_qtype t = types[ti];
+                    if (types_env && !in_list(types_env, type_name(t))) continue;
                     const int64_t m = ms[mi], n = nks[si][0], k = nks[si][1];
                     void *w = qc_weights(t, n, k);
-                    void *packed = qc_aligned(recur_q_packed_size(t, n, k));
-                    recur_q_repack(t, w, packed, n, k);
+                    const size_t packed_bytes = recur_q_packed_size(t, n, k);
+                    uint8_t *packed = (uint8_t *)qc_aligned(packed_bytes * (size_t)copies);
+                    for (int c = 0; c < copies; c++) recur_q_repack(t, w, packed + (size_t)c * packed_bytes, n, k);
                     float *wf = (float *)qc_aligned(sizeof(float) * (size_t)(n * k));
                     for (int64_t i = 0; i < n; i++)
                         recur_q_dequantize_row(t, (const uint8_t *)w + (size_t)i * recur_q_row_bytes(t, k),
@@ -116,15 +150,16 @@ int main(int argc, char **argv) {
                     float *x = qc_floats(m * k);
                     float *y = (float *)qc_aligned(sizeof(float) * (size_t)(m * n));
                     void *scratch = qc_aligned(recur_q_act_size(m, k));
-                    for (int th = 1; th <= max_threads; th++, r++) {
+                    for (int ti2 = 0; ti2 < nthreads; ti2++, r++) {
+                        const int th = thread_list[ti2];
                         recur_set_num_threads(th);
                         openblas_set_num_threads(th);
-                        job ours = {0, isa, t, packed, x, wf, y, m, n, k, scratch};
+                        job ours = {0, isa, t, packed, packed_bytes, copies, x, wf, y, m, n, k, scratch};
                         job blas = ours;
                         blas.kind = 1;
                         const double t_ours = time_job(&ours, reps);
-                        const double t_blas = time_job(&blas, reps);
-                        usleep(200000); // let OpenBLAS's spinning threads go to sleep
+                        const double t_blas = with_sgemm ? time_job(&blas, reps) : 0.0;
+                        if (with_sgemm) usleep(200000); // let OpenBLAS's spinning threads go to sleep
                         if (pass == 0) {
                             rows[r] = (row){t, m, n, k, th, t_ours, t_blas};
                         } else {
@@ -138,15 +173,19 @@ int main(int argc, char **argv) {
                 }
         nrows = r;
     }
-    printf("tier %s, median of %d, best of %d pass%s\n", recur_isa_name(isa), reps, passes, passes > 1 ? "es" : "");
+    printf("tier %s, median of %d, best of %d pass%s, %d cop%s of the weights\n", recur_isa_name(isa), reps, passes,
+           passes > 1 ? "es" : "", copies, copies > 1 ? "ies" : "y");
     printf("%-5s %5s %5s %5s %3s | %9s %8s | %9s %8s | %6s\n", "type", "m", "n", "k", "thr", "ours ms", "GOP/s",
            "sgemm ms", "GFLOP/s", "ratio");
     for (int r = 0; r < nrows; r++) {
         const row *q = &rows[r];
         const double ops = 2.0 * (double)q->m * (double)q->n * (double)q->k;
-        printf("%-5s %5lld %5lld %5lld %3d | %9.3f %8.1f | %9.3f %8.1f | %6.2f\n", type_name(q->t), (long long)q->m,
-               (long long)q->n, (long long)q->k, q->threads, q->ours * 1e3, ops / q->ours * 1e-9, q->blas * 1e3,
-               ops / q->blas * 1e-9, q->blas / q->ours);
+        printf("%-5s %5lld %5lld %5lld %3d | %9.3f %8.1f | ", type_name(q->t), (long long)q->m, (long long)q->n,
+               (long long)q->k, q->threads, q->ours * 1e3, ops / q->ours * 1e-9);
+        if (q->blas > 0.0)
+            printf("%9.3f %8.1f | %6.2f\n", q->blas * 1e3, ops / q->blas * 1e-9, q->blas / q->ours);
+        else
+            printf("%9s %8s | %6s\n", "-", "-", "-");
     }
     free(rows);
     return 0;
