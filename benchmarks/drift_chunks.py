@@ -14,6 +14,7 @@ as the mean of the chunks' percentiles (chunks are equal-sized, but this is an a
 import argparse
 import glob
 import json
+import math
 import os
 import subprocess
 import sys
@@ -56,6 +57,11 @@ def merge(work):
             t["same"] += r["sameTop1"] * r["comparedCells"]
             t["kl_max"] = max(t["kl_max"], r["klMax"])
             t["halts"] += r["haltingChanged"]
+            if "validGained" in r and t.get("gained", 0) is not None:
+                t["gained"] = t.get("gained", 0) + r["validGained"]
+                t["lost"] = t.get("lost", 0) + r["validLost"]
+            else:  # a chunk written before the flips were recorded
+                t["gained"] = t["lost"] = None
             for k, v in r["klPercentiles"].items():
                 t["pct"][k] = t["pct"].get(k, 0.0) + v
             for side, key in (("ref", "reference"), ("cand", "candidate")):
@@ -64,21 +70,36 @@ def merge(work):
                 t[side]["steps"] += r[key]["steps"]
                 t[side]["tok"] += r[key]["tokenAccuracySum"]
     print(f"{len(chunks)} chunks")
-    print("| model | puzzles | valid | exact | token acc. | mean steps | KL mean | KL p99 (chunk mean) | KL max | same top-1 | halting changed |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | puzzles | valid | exact | token acc. | mean steps | KL mean | KL p99 (chunk mean) | KL max | same top-1 "
+          "| halting changed | valid gained / lost (p) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     first = True
     for model, t in sorted(total.items()):
         n = t["puzzles"]
         if first:
             r = t["ref"]
             print(f"| F32 (reference) | {n} | {100 * r['valid'] / n:.2f}% | {100 * r['exact'] / n:.2f}% | "
-                  f"{100 * r['tok'] / n:.2f}% | {r['steps'] / n:.2f} | | | | | |")
+                  f"{100 * r['tok'] / n:.2f}% | {r['steps'] / n:.2f} | | | | | | |")
             first = False
         c = t["cand"]
         print(f"| {os.path.basename(model)} | {n} | {100 * c['valid'] / n:.2f}% | {100 * c['exact'] / n:.2f}% | "
               f"{100 * c['tok'] / n:.2f}% | {c['steps'] / n:.2f} | {t['kl_sum'] / t['cells']:.3f} | "
               f"{t['pct'].get('p99', 0) / t['chunks']:.3g} | {t['kl_max']:.3g} | {100 * t['same'] / t['cells']:.2f}% | "
-              f"{t['halts']} of {n} |")
+              f"{t['halts']} of {n} | {flips(t.get('gained'), t.get('lost'))} |")
+
+
+def sign_test_p(a, b):
+    """Exact two-sided sign test (McNemar's exact test on the discordant puzzles)."""
+    n, k = a + b, min(a, b)
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
+
+
+def flips(gained, lost):
+    if gained is None:
+        return "not recorded"
+    return f"+{gained} / -{lost} (p {sign_test_p(gained, lost):.2g})"
 
 
 def main():

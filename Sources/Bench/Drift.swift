@@ -19,6 +19,14 @@ public struct DriftReport: Sendable, Codable {
     /// Puzzles whose halting step differs between the two models.
     public var haltingChanged: Int
     public var comparedCells: Int
+    /// Puzzles the candidate solves validly and the reference does not, and the other way round:
+    /// the valid-rate difference is (validGained - validLost) / puzzles.
+    public var validGained: Int
+    public var validLost: Int
+
+    /// Two-sided p-value of the valid-rate difference under "neither model is better" (exact sign
+    /// test on the puzzles where exactly one of them is valid, i.e. McNemar's exact test).
+    public var validChangeP: Double { Drift.signTestP(validGained, validLost) }
 }
 
 public enum Drift {
@@ -37,12 +45,18 @@ public enum Drift {
         var kls: [Double] = []
         var same = 0
         var report = DriftReport(puzzles: lines.count, reference: SolveStats(), candidate: SolveStats(), klMean: 0,
-                                 klPercentiles: [:], klMax: 0, sameTop1: 0, haltingChanged: 0, comparedCells: 0)
+                                 klPercentiles: [:], klMax: 0, sameTop1: 0, haltingChanged: 0, comparedCells: 0,
+                                 validGained: 0, validLost: 0)
         for (i, line) in lines.enumerated() {
             let r = ref[i], c = cand[i]
             report.reference.add(prediction: r.prediction, steps: r.steps, line: line)
             report.candidate.add(prediction: c.prediction, steps: c.steps, line: line)
             if r.steps != c.steps { report.haltingChanged += 1 }
+            switch (Sudoku(prediction: r.prediction).solves(line.puzzle), Sudoku(prediction: c.prediction).solves(line.puzzle)) {
+            case (false, true): report.validGained += 1
+            case (true, false): report.validLost += 1
+            default: break
+            }
             for step in 0..<min(r.steps, c.steps) {
                 let p = r.stepLogits[step], q = c.stepLogits[step]
                 for cell in 0..<(p.count / vocab) {
@@ -76,6 +90,18 @@ public enum Drift {
         for j in 0..<lp.count { kl += exp(lp[j]) * (lp[j] - lq[j]) }
         let ap = lp.indices.max { lp[$0] < lp[$1] }, aq = lq.indices.max { lq[$0] < lq[$1] }
         return (max(kl, 0), ap == aq)
+    }
+
+    /// Exact two-sided sign test: with n = a + b trials of a fair coin, the probability of a split at
+    /// least as uneven as (a, b); 1 when n = 0.
+    public static func signTestP(_ a: Int, _ b: Int) -> Double {
+        let n = a + b, k = min(a, b)
+        guard n > 0 else { return 1 }
+        // sum over i <= k of C(n, i) / 2^n, term by term in log space (n can be in the thousands).
+        func logChoose(_ n: Int, _ i: Int) -> Double { lgamma(Double(n + 1)) - lgamma(Double(i + 1)) - lgamma(Double(n - i + 1)) }
+        var tail = 0.0
+        for i in 0...k { tail += exp(logChoose(n, i) - Double(n) * log(2.0)) }
+        return min(1, 2 * tail)
     }
 
     /// Nearest-rank percentile of sorted values.

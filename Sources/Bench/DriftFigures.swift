@@ -17,6 +17,9 @@ extension DriftReport {
         f["same_top1"] = sameTop1
         f["halting_changed"] = Double(haltingChanged)
         f["compared_cells"] = Double(comparedCells)
+        f["valid_gained"] = Double(validGained)
+        f["valid_lost"] = Double(validLost)
+        f["valid_change_p"] = validChangeP
         return f
     }
 }

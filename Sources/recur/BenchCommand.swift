@@ -70,7 +70,7 @@ struct DriftCommand: ParsableCommand {
         var run = BenchRun(kind: "drift", startedAt: Date(), machine: .current(), gitCommit: GitCommit.current(),
                            command: (["recur"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
         print("drift against \(referencePath) (\(refVariant.type.name)) on \(lines.count) puzzles from \(inputPath), Q-head halting")
-        print("model                      valid   exact  tok.acc  steps   KL mean    KL p50    KL p90    KL p95    KL p99  KL p99.9    KL max  same-top1  halts changed")
+        print("model                      valid   exact  tok.acc  steps   KL mean    KL p50    KL p90    KL p95    KL p99  KL p99.9    KL max  same-top1  halts changed  valid +/- (p)")
         func row(_ name: String, _ s: SolveStats, _ r: DriftReport?) {
             var line = name.padding(toLength: 24, withPad: " ", startingAt: 0)
             line += String(format: " %6.2f%% %6.2f%% %7.2f%% %6.2f", 100 * s.validRate, 100 * s.exactRate, 100 * s.tokenAccuracy, s.meanSteps)
@@ -79,6 +79,7 @@ struct DriftCommand: ParsableCommand {
                     line += String(format: "  %8.2e", v)
                 }
                 line += String(format: "  %8.4f%%  %d of %d", 100 * r.sameTop1, r.haltingChanged, r.puzzles)
+                line += String(format: "  +%d/-%d (p %.2g)", r.validGained, r.validLost, r.validChangeP)
             }
             print(line)
         }
