@@ -125,12 +125,9 @@ static rq_chunks plan_chunks(const rq_job *job, int nt) {
     int64_t per_group = (int64_t)(RQ_GROUP_BYTES / (job->panel_bytes > 0 ? job->panel_bytes : 1));
     if (per_group < 1) per_group = 1;
     int64_t groups = (panels + per_group - 1) / per_group;
-    if (groups < target && panels > groups) { // few L2-sized groups: split the panels further
-        int64_t row_blocks = (target + groups - 1) / groups;
-        if (row_blocks > row_tiles) { // ... as far as there are too few row tiles to make up the count
-            groups = (target + row_tiles - 1) / row_tiles;
-            if (groups > panels) groups = panels;
-        }
+    if (groups * row_tiles < target) { // too few row tiles to make up the count: split the panels further
+        groups = (target + row_tiles - 1) / row_tiles;
+        if (groups > panels) groups = panels;
     }
     per_group = (panels + groups - 1) / groups;
     groups = (panels + per_group - 1) / per_group;
