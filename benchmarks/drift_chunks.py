@@ -48,6 +48,7 @@ def merge(work):
     for path in chunks:
         for model, r in json.load(open(path)).items():
             t = total.setdefault(model, dict(puzzles=0, cells=0, kl_sum=0.0, same=0.0, kl_max=0.0, halts=0,
+                                             gained=0, lost=0, flips_recorded=True,
                                              pct={}, chunks=0, ref=dict(valid=0, exact=0, steps=0, tok=0.0),
                                              cand=dict(valid=0, exact=0, steps=0, tok=0.0)))
             t["chunks"] += 1
@@ -57,11 +58,10 @@ def merge(work):
             t["same"] += r["sameTop1"] * r["comparedCells"]
             t["kl_max"] = max(t["kl_max"], r["klMax"])
             t["halts"] += r["haltingChanged"]
-            if "validGained" in r and t.get("gained", 0) is not None:
-                t["gained"] = t.get("gained", 0) + r["validGained"]
-                t["lost"] = t.get("lost", 0) + r["validLost"]
-            else:  # a chunk written before the flips were recorded
-                t["gained"] = t["lost"] = None
+            # Chunks written before the flips were recorded lack them.
+            t["flips_recorded"] = t["flips_recorded"] and "validGained" in r
+            t["gained"] += r.get("validGained", 0)
+            t["lost"] += r.get("validLost", 0)
             for k, v in r["klPercentiles"].items():
                 t["pct"][k] = t["pct"].get(k, 0.0) + v
             for side, key in (("ref", "reference"), ("cand", "candidate")):
@@ -85,7 +85,7 @@ def merge(work):
         print(f"| {os.path.basename(model)} | {n} | {100 * c['valid'] / n:.2f}% | {100 * c['exact'] / n:.2f}% | "
               f"{100 * c['tok'] / n:.2f}% | {c['steps'] / n:.2f} | {t['kl_sum'] / t['cells']:.3f} | "
               f"{t['pct'].get('p99', 0) / t['chunks']:.3g} | {t['kl_max']:.3g} | {100 * t['same'] / t['cells']:.2f}% | "
-              f"{t['halts']} of {n} | {flips(t.get('gained'), t.get('lost'))} |")
+              f"{t['halts']} of {n} | {flips(t) if t['flips_recorded'] else 'not recorded'} |")
 
 
 def sign_test_p(a, b):
@@ -96,10 +96,8 @@ def sign_test_p(a, b):
     return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
 
 
-def flips(gained, lost):
-    if gained is None:
-        return "not recorded"
-    return f"+{gained} / -{lost} (p {sign_test_p(gained, lost):.2g})"
+def flips(t):
+    return f"+{t['gained']} / -{t['lost']} (p {sign_test_p(t['gained'], t['lost']):.2g})"
 
 
 def main():

@@ -49,10 +49,10 @@ public enum Drift {
                                  validGained: 0, validLost: 0)
         for (i, line) in lines.enumerated() {
             let r = ref[i], c = cand[i]
-            report.reference.add(prediction: r.prediction, steps: r.steps, line: line)
-            report.candidate.add(prediction: c.prediction, steps: c.steps, line: line)
+            let refValid = report.reference.add(prediction: r.prediction, steps: r.steps, line: line)
+            let candValid = report.candidate.add(prediction: c.prediction, steps: c.steps, line: line)
             if r.steps != c.steps { report.haltingChanged += 1 }
-            switch (Sudoku(prediction: r.prediction).solves(line.puzzle), Sudoku(prediction: c.prediction).solves(line.puzzle)) {
+            switch (refValid, candValid) {
             case (false, true): report.validGained += 1
             case (true, false): report.validLost += 1
             default: break

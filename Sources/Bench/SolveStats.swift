@@ -11,15 +11,19 @@ public struct SolveStats: Sendable, Codable {
 
     public init() {}
 
-    public mutating func add(prediction: [Int32], steps: Int, line: SudokuLine) {
+    /// Counts one answer; returns whether it is a valid solution of the puzzle.
+    @discardableResult
+    public mutating func add(prediction: [Int32], steps: Int, line: SudokuLine) -> Bool {
         let solved = Sudoku(prediction: prediction)
+        let isValid = solved.solves(line.puzzle)
         puzzles += 1
         self.steps += steps
-        if solved.solves(line.puzzle) { valid += 1 }
+        if isValid { valid += 1 }
         if let s = line.solution {
             if s == solved { exact += 1 }
             tokenAccuracySum += Double(zip(s.cells, solved.cells).filter { $0 == $1 }.count) / Double(Sudoku.cellCount)
         }
+        return isValid
     }
 
     public var validRate: Double { Double(valid) / Double(max(puzzles, 1)) }
