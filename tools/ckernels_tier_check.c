@@ -6,7 +6,9 @@
 // Build from the repository root (add -fopenmp -DRECUR_HAVE_OPENMP=1 and the omp.h include
 // directory for threads):
 //   cc -O3 -ISources/CKernels/include tools/ckernels_tier_check.c Sources/CKernels/recur_cpu.c \
-//      Sources/CKernels/f32.c Sources/CKernels/arch/x86/*.c -lopenblas -lm -o tier_check
+//      Sources/CKernels/f32.c Sources/CKernels/f32_linear.c Sources/CKernels/arch/x86/f32_*.c \
+//      Sources/CKernels/arch/x86/attention_*.c -lopenblas -lm -o tier_check
+// (tools/bundle.sh builds it this way, with OpenMP.)
 #include "recur_kernels.h"
 #include <math.h>
 #include <stdio.h>
@@ -94,8 +96,8 @@ int main(void) {
           RUN(0, recur_f32_rope(x1, B, S, Hh, D, stride, c, s)); RUN(tier, recur_f32_rope(x2, B, S, Hh, D, stride, c, s)); same("rope", tier, x1, x2, B*S*stride*4);
           free(x); free(x1); free(x2); free(c); free(s); } }
         // attention
-        const int64_t shapes[][5] = {{1,1,4,4,64},{2,5,4,2,7},{1,97,8,8,64},{1,300,4,1,33},{1,2048,2,2,64},{1,19,2,2,600},{1,40,3,3,130},{3,17,2,1,16}};
-        for (int k = 0; k < 8; k++) {
+        const int64_t shapes[][5] = {{1,1,4,4,64},{2,5,4,2,7},{1,97,8,8,64},{1,300,4,1,33},{1,2048,2,2,64},{1,19,2,2,600},{1,13,2,2,1100},{1,40,3,3,130},{3,17,2,1,16}};
+        for (int k = 0; k < 9; k++) {
             int64_t B = shapes[k][0], S = shapes[k][1], Hh = shapes[k][2], KV = shapes[k][3], D = shapes[k][4];
             int64_t w = (Hh + 2*KV) * D;
             float *qkv = malloc(B*S*w*4), *o1 = malloc(B*S*Hh*D*4), *o2 = malloc(B*S*Hh*D*4);

@@ -393,18 +393,18 @@ void recur_f32_rope_tables(float *cos_out, float *sin_out, int64_t seq, int64_t 
 
 // ---- attention
 
-#define ATTENTION_QUERY_BLOCK RECUR_ATTENTION_QUERY_BLOCK
-
-// Per-thread scratch: a block of score rows (each rounded up to 16 floats) and the SIMD panel.
+// Per-thread scratch: the score rows of the largest item (each rounded up to 16 floats) and the
+// SIMD panel.
 int64_t recur_f32_attention_scratch(int64_t seq) {
     if (seq < 1) seq = 1;
-    return RECUR_ATTENTION_QUERY_BLOCK * ((seq + 15) / 16) * 16 + RECUR_ATTENTION_PANEL;
+    return recur_attention_score_rows(seq) * ((seq + 15) / 16) * 16 + RECUR_ATTENTION_PANEL;
 }
 
 typedef struct {
     const recur_f32_ops *ops;
     recur_attention_args args;
-    int64_t q_blocks;
+    int64_t rows;     // queries per item (the last item of a head may have fewer)
+    int64_t q_blocks; // items per head
     float *scratch;
     int64_t scratch_per_thread;
 } attention_ctx;
@@ -415,9 +415,8 @@ static void attention_body(void *p, int64_t i0, int64_t i1, int thread) {
     for (int64_t item = i0; item < i1; item++) {
         const int64_t qb = item % c->q_blocks, bh = item / c->q_blocks;
         const int64_t h = bh % c->args.heads, b = bh / c->args.heads;
-        const int64_t q0 = qb * ATTENTION_QUERY_BLOCK;
-        const int64_t q1 = q0 + ATTENTION_QUERY_BLOCK < c->args.seq ? q0 + ATTENTION_QUERY_BLOCK
-                                                                     : c->args.seq;
+        const int64_t q0 = qb * c->rows;
+        const int64_t q1 = q0 + c->rows < c->args.seq ? q0 + c->rows : c->args.seq;
         c->ops->attention(&c->args, b, h, q0, q1, scratch);
     }
 }
@@ -426,16 +425,25 @@ void recur_f32_attention(const float *qkv, float *out, int64_t batch, int64_t se
                          int64_t kv_heads, int64_t head_dim, float scale, float *scratch) {
     if (batch <= 0 || seq <= 0 || heads <= 0 || head_dim <= 0) return;
     if (kv_heads <= 0 || heads % kv_heads != 0) return; // the caller validates the model config
+    // As few items per head as fit, but at least 4 items per thread when the heads alone are fewer;
+    // then the queries spread evenly over the items, in multiples of 8. How the queries are split
+    // changes no result: each output row is computed the same way in any item.
+    const int64_t max_rows = recur_attention_max_rows(seq, head_dim);
+    int64_t blocks = (seq + max_rows - 1) / max_rows;
+    const int64_t want = (4 * (int64_t)recur_get_num_threads() + batch * heads - 1) / (batch * heads);
+    if (blocks < want) blocks = want < (seq + 7) / 8 ? want : (seq + 7) / 8;
+    const int64_t rows = ((seq + blocks - 1) / blocks + 7) & ~(int64_t)7;
     attention_ctx c = {
         .ops = ops(),
         .args = {.qkv = qkv, .out = out, .seq = seq, .heads = heads, .kv_heads = kv_heads,
                  .head_dim = head_dim, .scale = scale},
-        .q_blocks = (seq + ATTENTION_QUERY_BLOCK - 1) / ATTENTION_QUERY_BLOCK,
+        .rows = rows,
+        .q_blocks = (seq + rows - 1) / rows,
         .scratch = scratch,
         .scratch_per_thread = recur_f32_attention_scratch(seq),
     };
     const int64_t items = batch * heads * c.q_blocks;
-    recur_parallel_for(items, 4 * ATTENTION_QUERY_BLOCK * seq * head_dim, attention_body, &c);
+    recur_parallel_for(items, 4 * rows * seq * head_dim, attention_body, &c);
 }
 
 // ---- embedding, argmax, transpose

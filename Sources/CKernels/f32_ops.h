@@ -6,11 +6,30 @@
 
 #include "recur_internal.h"
 
-// Attention work items are (batch, head, block of this many queries). The SIMD tiers keep the whole
-// score block [QUERY_BLOCK, seq] plus a fixed panel (packed queries, output accumulators and one
-// packed K^T or V tile) in the per-thread scratch.
-#define RECUR_ATTENTION_QUERY_BLOCK 16
-#define RECUR_ATTENTION_PANEL 16384
+// Attention work items are (batch, head, block of queries). A SIMD tier packs the K^T and V of its
+// head once per item, so an item takes as many queries as it can: every query of the head when
+// that gives each thread a few items, at most RECUR_ATTENTION_MAX_ROWS, and no more than fit the
+// panel. The per-thread scratch holds the item's score rows [rows, seq rounded up to 16] and a
+// fixed panel: packed queries and output accumulators [rows, head_dim rounded up to 16] each, then
+// one packed K^T or V tile of at least 16 keys.
+#define RECUR_ATTENTION_MAX_ROWS 128
+#define RECUR_ATTENTION_PANEL 32768
+
+// Score rows the scratch holds: seq rounded up to 8, at most RECUR_ATTENTION_MAX_ROWS.
+static inline int64_t recur_attention_score_rows(int64_t seq) {
+    const int64_t rows = (seq + 7) & ~(int64_t)7;
+    return rows < RECUR_ATTENTION_MAX_ROWS ? rows : RECUR_ATTENTION_MAX_ROWS;
+}
+
+// Most query rows one item may take: the score rows, less what does not fit the panel, but at
+// least 8 (for heads too wide for the panel even then, the tiers take their one-query-at-a-time
+// path, which needs one score row).
+static inline int64_t recur_attention_max_rows(int64_t seq, int64_t head_dim) {
+    const int64_t dp = (head_dim + 15) & ~(int64_t)15;
+    int64_t rows = recur_attention_score_rows(seq);
+    while (rows > 8 && 2 * rows * dp + 16 * dp > RECUR_ATTENTION_PANEL) rows -= 8;
+    return rows;
+}
 
 typedef struct {
     const float *qkv;
@@ -33,7 +52,7 @@ typedef struct {
     // Rotates rows [row0, row1) of x; row r sits at x + r * row_stride, at position r % seq.
     void (*rope)(float *x, int64_t row0, int64_t row1, int64_t seq, int64_t heads,
                  int64_t head_dim, int64_t row_stride, const float *cos, const float *sin);
-    // Queries [q0, q1) of (batch b, head h), q1 - q0 <= RECUR_ATTENTION_QUERY_BLOCK; scratch holds
+    // Queries [q0, q1) of (batch b, head h), q1 - q0 <= recur_attention_max_rows(); scratch holds
     // recur_f32_attention_scratch(seq) floats.
     void (*attention)(const recur_attention_args *a, int64_t b, int64_t h, int64_t q0, int64_t q1,
                       float *scratch);

@@ -193,10 +193,11 @@ final class TierEquivalenceTests: XCTestCase {
     // MARK: attention
 
     /// (batch, seq, heads, kv_heads, head_dim): ragged sequences and head sizes, grouped-query
-    /// heads, and one head too wide for the blocked SIMD path (600).
+    /// heads, sequences longer than one work item (300, 2048), a head so wide that items shrink to
+    /// 8 queries and 32-key tiles (600), and one too wide for the blocked SIMD path (1100).
     static let attentionShapes: [(Int, Int, Int, Int, Int)] = [
         (1, 1, 4, 4, 64), (2, 5, 4, 2, 7), (1, 97, 8, 8, 64), (1, 300, 4, 1, 33),
-        (1, 2048, 2, 2, 64), (1, 19, 2, 2, 600), (1, 40, 3, 3, 130), (3, 17, 2, 1, 16),
+        (1, 2048, 2, 2, 64), (1, 19, 2, 2, 600), (1, 13, 2, 2, 1100), (1, 40, 3, 3, 130), (3, 17, 2, 1, 16),
     ]
 
     private func checkAttention(_ isa: recur_isa) throws {

@@ -136,7 +136,7 @@ INLINE void pv_4x16(const float *p, int64_t sp, const float *v, int64_t dp, int6
 T void recur_f32_attention_avx2(const recur_attention_args *a, int64_t b, int64_t h, int64_t q0,
                                 int64_t q1, float *scratch) {
     recur_attention_layout l;
-    if (!recur_attention_layout_make(a, scratch, &l)) {
+    if (!recur_attention_layout_make(a, q1 - q0, scratch, &l)) {
         attention_rows(a, b, h, q0, q1, scratch);
         return;
     }
@@ -157,7 +157,7 @@ T void recur_f32_attention_avx2(const recur_attention_args *a, int64_t b, int64_
                 scores_4x16(l.q + r * l.dp, l.dp, l.panel + t, nkp, D, l.scores + r * l.sp + j0 + t, l.sp, scale);
     }
 
-    float inv[RECUR_ATT_QB];
+    float inv[RECUR_ATTENTION_MAX_ROWS];
     for (int64_t r = 0; r < rows; r++) {
         float *row = l.scores + r * l.sp;
         for (int64_t j = S; j < l.sp; j++) row[j] = 0; // padding keys take no weight

@@ -134,7 +134,7 @@ INLINE void pv_8xn(const float *p, int64_t sp, const float *vt, int64_t dp, int6
 T void recur_f32_attention_avx512(const recur_attention_args *a, int64_t b, int64_t h, int64_t q0,
                                   int64_t q1, float *scratch) {
     recur_attention_layout l;
-    if (!recur_attention_layout_make(a, scratch, &l)) {
+    if (!recur_attention_layout_make(a, q1 - q0, scratch, &l)) {
         attention_rows(a, b, h, q0, q1, scratch);
         return;
     }
@@ -143,7 +143,7 @@ T void recur_f32_attention_avx512(const recur_attention_args *a, int64_t b, int6
     const int64_t kvh = h / (H / KV);
     const float *base = a->qkv + b * S * stride;
     const float *kb = base + (H + kvh) * D, *vb = base + (H + KV + kvh) * D;
-    const int64_t nq = q1 - q0, rows = (nq + 7) & ~(int64_t)7;
+    const int64_t nq = q1 - q0, rows = l.rows;
     recur_attention_pack_q(&l, base + q0 * stride + h * D, stride, nq, D);
 
     const __m512 scale = _mm512_set1_ps(a->scale);
@@ -159,7 +159,7 @@ T void recur_f32_attention_avx512(const recur_attention_args *a, int64_t b, int6
         }
     }
 
-    float inv[RECUR_ATT_QB];
+    float inv[RECUR_ATTENTION_MAX_ROWS];
     for (int64_t r = 0; r < rows; r++) {
         float *row = l.scores + r * l.sp;
         for (int64_t j = S; j < l.sp; j++) row[j] = 0; // padding keys take no weight
