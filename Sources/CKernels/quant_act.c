@@ -1,8 +1,9 @@
 // Activation quantization: float rows -> 8-bit blocks of 32 with a float32 scale and the block sum.
 //
-// One implementation serves every ISA tier, so the activation bytes never differ between tiers.
-// The arithmetic is element-wise (|x|, max, x * id, rint), so the compiler's auto-vectorization
-// cannot change a result.
+// This is the definition; the SIMD tiers use arch/x86/quant_act_avx2.c (AVX2, AVX-VNNI) and
+// quant_act_avx512.c (AVX-512, AMX), which write the same bytes (QuantActivationTests). The
+// arithmetic is element-wise (|x|, max, x * id, rint), so the compiler's auto-vectorization cannot
+// change a result.
 #include <float.h>
 #include <math.h>
 
@@ -83,6 +84,9 @@ void recur_q_quantize_act(const float *x, recur_qact *a) {
 
 rq_act_fn rq_act_for(recur_isa isa) {
 #ifdef RQ_HAVE_X86
+#ifndef RQ_ACT_AVX2_ONLY // set by the emulated kernel check, whose CPU may have no AVX-512 at all
+    if (isa == RECUR_ISA_AVX512 || isa == RECUR_ISA_AMX) return rq_quantize_act_rows_avx512;
+#endif
     if (isa != RECUR_ISA_SCALAR) return rq_quantize_act_rows_avx2; // every SIMD tier has AVX2
 #endif
     (void)isa;

@@ -45,6 +45,7 @@ extern const rq_kernels rq_kernels_avxvnni;
 extern const rq_kernels rq_kernels_avx512;
 extern const rq_kernels rq_kernels_amx;
 void rq_quantize_act_rows_avx2(const float *x, const recur_qact *a, int64_t i0, int64_t i1);
+void rq_quantize_act_rows_avx512(const float *x, const recur_qact *a, int64_t i0, int64_t i1);
 #endif
 
 // Activation quantization of rows [i0, i1) (callers may already be inside a parallel region).

@@ -14,8 +14,10 @@ final class QuantActivationTests: XCTestCase {
         return (q, d, sum, d * Float(sum))
     }
 
-    /// Tiers with their own activation quantizer (the SIMD tiers share the AVX2 one).
-    private static let tiers: [(isa: recur_isa, name: String)] = [(RECUR_ISA_SCALAR, "scalar"), (RECUR_ISA_AVX2, "avx2")]
+    /// Tiers with their own activation quantizer (AVX-VNNI shares the AVX2 one, AMX the AVX-512 one).
+    private static let tiers: [(isa: recur_isa, name: String)] = [
+        (RECUR_ISA_SCALAR, "scalar"), (RECUR_ISA_AVX2, "avx2"), (RECUR_ISA_AVX512, "avx512"),
+    ]
 
     private func quantize(_ x: [Float], m: Int, k: Int, isa: recur_isa = RECUR_ISA_SCALAR)
         -> (q: [Int8], d: [Float], sum: [Int32], s: [Float])
@@ -52,7 +54,8 @@ final class QuantActivationTests: XCTestCase {
 
     func testRandomRowsMatchDefinition() {
         var rng = QuantRandom(seed: 11)
-        for (m, k) in [(1, 32), (3, 96), (7, 512), (2, 1536)] {
+        // Rows of 1 to 49 blocks: whole groups of 16 blocks for the AVX-512 quantizer and ragged ones.
+        for (m, k) in [(1, 32), (3, 96), (7, 512), (2, 1536), (2, 544), (3, 1568), (1, 480)] {
             let x = (0..<(m * k)).map { _ in rng.unit() * 3 }
             assertMatchesDefinition(x, m: m, k: k)
         }
@@ -107,7 +110,6 @@ final class QuantActivationTests: XCTestCase {
 
     /// NaN and infinity are not meaningful activations, but every tier must treat them alike.
     func testNonFiniteInputsGiveSameBytesInEveryTier() throws {
-        guard recur_q_isa_supported(RECUR_ISA_AVX2) != 0 else { throw XCTSkip("this CPU has no AVX2 quantizer to compare") }
         var rng = QuantRandom(seed: 8)
         var x = (0..<128).map { _ in rng.unit() }
         x[5] = .nan
@@ -115,12 +117,23 @@ final class QuantActivationTests: XCTestCase {
         x[41] = -.infinity
         x[100] = .nan
         x[101] = .infinity
+        for j in 64..<96 { x[j] = .nan } // a block of NaN only
         let scalar = quantize(x, m: 1, k: 128, isa: RECUR_ISA_SCALAR)
-        let avx2 = quantize(x, m: 1, k: 128, isa: RECUR_ISA_AVX2)
-        XCTAssertEqual(scalar.q, avx2.q)
-        XCTAssertEqual(bitPatterns(scalar.d), bitPatterns(avx2.d))
-        XCTAssertEqual(scalar.sum, avx2.sum)
-        XCTAssertEqual(bitPatterns(scalar.s), bitPatterns(avx2.s))
         XCTAssertEqual(scalar.q[5], -127, "NaN quantizes to -127")
+        var missing: [String] = []
+        for (isa, name) in Self.tiers.dropFirst() {
+            guard recur_q_isa_supported(isa) != 0 else {
+                missing.append(name)
+                continue
+            }
+            let simd = quantize(x, m: 1, k: 128, isa: isa)
+            XCTAssertEqual(scalar.q, simd.q, name)
+            XCTAssertEqual(bitPatterns(scalar.d), bitPatterns(simd.d), name)
+            XCTAssertEqual(scalar.sum, simd.sum, name)
+            XCTAssertEqual(bitPatterns(scalar.s), bitPatterns(simd.s), name)
+        }
+        if !missing.isEmpty {
+            throw XCTSkip("this CPU cannot run the \(missing.joined(separator: " and ")) quantizer; the others matched")
+        }
     }
 }

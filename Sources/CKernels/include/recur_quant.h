@@ -68,7 +68,8 @@ recur_qact recur_q_act_view(void *scratch, int64_t m, int64_t k);
 // Quantize x[m, k] into the view (the definition in the comment at the top; threaded over rows).
 // Per element: q = rint(clamp(x * (1 / d), -127, 127)); NaN becomes -127. Every tier writes the same bytes.
 void recur_q_quantize_act(const float *x, recur_qact *a);
-// Same with the quantizer a given tier uses (scalar: plain C; SIMD tiers: AVX2). -1 if unsupported.
+// Same with the quantizer a given tier uses (scalar: plain C; AVX2 and AVX-VNNI: AVX2; AVX-512 and
+// AMX: AVX-512). -1 if unsupported.
 int recur_q_quantize_act_isa(recur_isa isa, const float *x, recur_qact *a);
 
 // y[m, n] = x[m, k] * W[n, k]^T, W packed by recur_q_repack, act_scratch >= recur_q_act_size(m, k)
