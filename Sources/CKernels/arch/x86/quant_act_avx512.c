@@ -48,6 +48,14 @@ RQ_INLINE __m512i reduce16_add(const __m512i *v) {
     return _mm512_add_epi32(_mm512_shuffle_i32x4(c[0], c[1], 0x88), _mm512_shuffle_i32x4(c[0], c[1], 0xdd));
 }
 
+// The 32 quants of one block as two vectors of int32: clamp first (max_ps(v, lo) returns lo for
+// NaN, like fmaxf in the scalar clamp), then round half to even.
+RQ_INLINE void quantize_block(const float *x, float id, __m512i *q0, __m512i *q1) {
+    const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f), vid = _mm512_set1_ps(id);
+    *q0 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(x), vid), lo), hi));
+    *q1 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(x + 16), vid), lo), hi));
+}
+
 // Blocks [b0, b0 + g) of row i, g <= 16.
 RQ_INLINE void quantize_group(const float *x, const recur_qact *a, int64_t i, int64_t b0, int g) {
     const float *xb = x + i * a->k + b0 * RECUR_QK;
@@ -68,19 +76,32 @@ RQ_INLINE void quantize_group(const float *x, const recur_qact *a, int64_t i, in
 
     float ids[16] __attribute__((aligned(64)));
     _mm512_store_ps(ids, id);
-    const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
     int8_t *q = a->q + i * a->k + b0 * RECUR_QK;
     __m512i s[16];
-    for (int j = 0; j < 16; j++) {
-        s[j] = _mm512_setzero_si512();
-        if (j >= g) continue;
-        const __m512 vid = _mm512_set1_ps(ids[j]);
-        // max_ps(v, lo) returns lo for NaN, like fmaxf in the scalar clamp.
-        const __m512i q0 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(xb + 32 * j), vid), lo), hi));
-        const __m512i q1 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(xb + 32 * j + 16), vid), lo), hi));
-        _mm_storeu_si128((__m128i *)(q + 32 * j), _mm512_cvtepi32_epi8(q0));
-        _mm_storeu_si128((__m128i *)(q + 32 * j + 16), _mm512_cvtepi32_epi8(q1));
+    for (int j = 0; j < 16; j++) s[j] = _mm512_setzero_si512();
+    int j = 0;
+    for (; j + 2 <= g; j += 2) {
+        __m512i w[2];
+        for (int h = 0; h < 2; h++) {
+            __m512i q0, q1;
+            quantize_block(xb + 32 * (j + h), ids[j + h], &q0, &q1);
+            s[j + h] = _mm512_add_epi32(q0, q1);
+            w[h] = _mm512_packs_epi32(q0, q1);
+        }
+        // Each 128-bit lane L now holds 4-byte groups (block j: q0[4L..], q1[4L..], block j + 1:
+        // the same); one dword permute puts both blocks in element order.
+        const __m512i bytes = _mm512_packs_epi16(w[0], w[1]);
+        _mm512_storeu_si512((void *)(q + 32 * j), _mm512_permutexvar_epi32(
+            _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), bytes));
+    }
+    if (j < g) {
+        __m512i q0, q1;
+        quantize_block(xb + 32 * j, ids[j], &q0, &q1);
         s[j] = _mm512_add_epi32(q0, q1);
+        const __m512i w = _mm512_packs_epi32(q0, q1);
+        const __m512i bytes = _mm512_permutexvar_epi32(
+            _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0), _mm512_packs_epi16(w, w));
+        _mm256_storeu_si256((__m256i *)(q + 32 * j), _mm512_castsi512_si256(bytes));
     }
     const __m512i sum = reduce16_add(s);
     const __mmask16 live = (__mmask16)((1u << g) - 1);
