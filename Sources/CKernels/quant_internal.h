@@ -24,9 +24,10 @@
 #define RQ_QUANT_BYTES_Q8 512                // offset of d[16] in a Q8_0 packed block
 #define RQ_QUANT_BYTES_Q4 256                // offset of d[16] in a Q4 packed block
 
-// Computes out[r * 16 + c] for rows i0 .. i0 + nr - 1 of the activations (nr <= the tier's mr) and
+// Computes out[r * ldo + c] for rows i0 .. i0 + nr - 1 of the activations (nr <= the tier's mr) and
 // the 16 rows of one panel, over all k. Must follow the accumulation order in recur_quant.h exactly.
-typedef void (*rq_kernel_fn)(const uint8_t *panel, const recur_qact *a, int64_t i0, int nr, float *out);
+typedef void (*rq_kernel_fn)(const uint8_t *panel, const recur_qact *a, int64_t i0, int nr, float *out,
+                             int64_t ldo);
 
 typedef struct {
     int mr;             // activation rows per micro-kernel call

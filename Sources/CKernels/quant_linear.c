@@ -87,6 +87,7 @@ typedef struct {
 // order (a panel in L1 against a 64 KB block of rows in L2) ran within a few percent of this on
 // Zen 4, but on a Xeon with AMX up to 3.6x slower on one thread (Q8_0, 1552 x 1536 x 512 and
 // 1552 x 3072 x 512, qgemm_bench with the weights out of L2) and up to 2x on four.
+// Whole panels write straight into y; a ragged last panel goes through a tile buffer.
 static void run_tiles(const rq_job *job, int64_t i0, int64_t i1, int64_t p0, int64_t p1) {
     float tile[16 * RQ_PANEL];
     const int mr = job->mr;
@@ -94,10 +95,14 @@ static void run_tiles(const rq_job *job, int64_t i0, int64_t i1, int64_t p0, int
         const int nr = (int)(i1 - i < mr ? i1 - i : mr);
         for (int64_t p = p0; p < p1; p++) {
             const int64_t c0 = p * RQ_PANEL;
-            const int ncols = (int)(job->n - c0 < RQ_PANEL ? job->n - c0 : RQ_PANEL);
-            job->kern(job->packed + (size_t)p * job->panel_bytes, job->a, i, nr, tile);
-            for (int r = 0; r < nr; r++)
-                memcpy(job->y + (i + r) * job->n + c0, tile + r * RQ_PANEL, (size_t)ncols * sizeof(float));
+            const uint8_t *panel = job->packed + (size_t)p * job->panel_bytes;
+            float *y = job->y + i * job->n + c0;
+            if (job->n - c0 >= RQ_PANEL) {
+                job->kern(panel, job->a, i, nr, y, job->n);
+                continue;
+            }
+            job->kern(panel, job->a, i, nr, tile, RQ_PANEL);
+            for (int r = 0; r < nr; r++) memcpy(y + r * job->n, tile + r * RQ_PANEL, (size_t)(job->n - c0) * sizeof(float));
         }
     }
 }

@@ -17,7 +17,7 @@ static int q4_at(const uint8_t *blk, int r, int j) {
 }
 
 static void kernel_scalar(recur_qtype t, const uint8_t *panel, const recur_qact *a, int64_t i0, int nr,
-                          float *out) {
+                          float *out, int64_t ldo) {
     const size_t pb = rq_pblock_bytes(t);
     const size_t dofs = t == RECUR_Q8_0 ? RQ_QUANT_BYTES_Q8 : RQ_QUANT_BYTES_Q4;
     for (int ri = 0; ri < nr; ri++) {
@@ -42,19 +42,19 @@ static void kernel_scalar(recur_qtype t, const uint8_t *panel, const recur_qact 
                 acc = fmaf((float)isum, dx * dw, acc);
                 if (t == RECUR_Q4_1) acc = fmaf(mw, a->s[i * a->nb + b], acc);
             }
-            out[ri * RQ_PANEL + r] = acc;
+            out[ri * ldo + r] = acc;
         }
     }
 }
 
-static void q8_0_scalar(const uint8_t *p, const recur_qact *a, int64_t i0, int nr, float *out) {
-    kernel_scalar(RECUR_Q8_0, p, a, i0, nr, out);
+static void q8_0_scalar(const uint8_t *p, const recur_qact *a, int64_t i0, int nr, float *out, int64_t ldo) {
+    kernel_scalar(RECUR_Q8_0, p, a, i0, nr, out, ldo);
 }
-static void q4_0_scalar(const uint8_t *p, const recur_qact *a, int64_t i0, int nr, float *out) {
-    kernel_scalar(RECUR_Q4_0, p, a, i0, nr, out);
+static void q4_0_scalar(const uint8_t *p, const recur_qact *a, int64_t i0, int nr, float *out, int64_t ldo) {
+    kernel_scalar(RECUR_Q4_0, p, a, i0, nr, out, ldo);
 }
-static void q4_1_scalar(const uint8_t *p, const recur_qact *a, int64_t i0, int nr, float *out) {
-    kernel_scalar(RECUR_Q4_1, p, a, i0, nr, out);
+static void q4_1_scalar(const uint8_t *p, const recur_qact *a, int64_t i0, int nr, float *out, int64_t ldo) {
+    kernel_scalar(RECUR_Q4_1, p, a, i0, nr, out, ldo);
 }
 
 const rq_kernels rq_kernels_scalar = {4, q8_0_scalar, q4_0_scalar, q4_1_scalar};

@@ -97,7 +97,7 @@ RQ_INLINE RQ_AMX void accumulate(__m512 *acc, const int32_t *c, const uint8_t *b
     } while (0)
 
 // 16 rows x one panel over all k. TYPE: 0 = Q8_0, 1 = Q4_0, 2 = Q4_1.
-RQ_INLINE RQ_AMX void amx_tile(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, const int TYPE) {
+RQ_INLINE RQ_AMX void amx_tile(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, int64_t ldo, const int TYPE) {
     const size_t pb = TYPE == 0 ? RQ_Q8_0_PBLOCK : TYPE == 1 ? RQ_Q4_0_PBLOCK : RQ_Q4_1_PBLOCK;
     const size_t dofs = TYPE == 0 ? RQ_QUANT_BYTES_Q8 : RQ_QUANT_BYTES_Q4;
     const int signed_b = TYPE != 2;
@@ -130,20 +130,21 @@ RQ_INLINE RQ_AMX void amx_tile(const uint8_t *panel, const recur_qact *a, int64_
         RQ_TILE_STEP(0, 1, 2, x + b * 32, bt0, c0, signed_b);
         accumulate(acc, c0, blk0, dofs, a, i0, b, TYPE == 2);
     }
-    for (int r = 0; r < RQ_MRAMX; r++) _mm512_storeu_ps(out + r * RQ_PANEL, acc[r]);
+    for (int r = 0; r < RQ_MRAMX; r++) _mm512_storeu_ps(out + r * ldo, acc[r]);
 }
 
 // Full 16-row tiles on AMX; a ragged remainder in AVX-512 VNNI tiles of up to 8 rows (the same
 // integer sums and float order, so the split changes no bit).
 #define RQ_DEFINE_AMX_KERNEL(name, TYPE, fallback)                                                     \
-    static RQ_AMX void name(const uint8_t *panel, const recur_qact *a, int64_t i0, int nr, float *out) { \
+    static RQ_AMX void name(const uint8_t *panel, const recur_qact *a, int64_t i0, int nr,             \
+                            float *out, int64_t ldo) {                                                 \
         if (nr == RQ_MRAMX) {                                                                          \
-            amx_tile(panel, a, i0, out, TYPE);                                                         \
+            amx_tile(panel, a, i0, out, ldo, TYPE);                                                    \
             return;                                                                                    \
         }                                                                                              \
         for (int r = 0; r < nr; r += rq_kernels_avx512.mr) {                                           \
             const int rows = nr - r < rq_kernels_avx512.mr ? nr - r : rq_kernels_avx512.mr;            \
-            rq_kernels_avx512.fallback(panel, a, i0 + r, rows, out + r * RQ_PANEL);                    \
+            rq_kernels_avx512.fallback(panel, a, i0 + r, rows, out + r * ldo, ldo);                    \
         }                                                                                              \
     }
 

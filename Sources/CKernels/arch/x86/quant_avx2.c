@@ -26,7 +26,7 @@ RQ_INLINE RQ_AVX2 __m256i bcast4(const int8_t *p) {
 // Rows i0 .. i0 + NR - 1 against all 16 panel rows (two 8-lane halves). The 8 float accumulators
 // do not all fit in registers next to the 8 integer ones; they are touched once per block, so the
 // spills cost less than re-reading the activations for a second pass over the other half.
-RQ_INLINE RQ_AVX2 void q8_0_tile(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, const int NR) {
+RQ_INLINE RQ_AVX2 void q8_0_tile(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, int64_t ldo, const int NR) {
     const __m256i ones = _mm256_set1_epi16(1);
     const int8_t *xr[4];
     const float *dr[4];
@@ -61,13 +61,13 @@ RQ_INLINE RQ_AVX2 void q8_0_tile(const uint8_t *panel, const recur_qact *a, int6
         }
     }
     for (int r = 0; r < NR; r++) {
-        _mm256_storeu_ps(out + r * RQ_PANEL, facc[r][0]);
-        _mm256_storeu_ps(out + r * RQ_PANEL + 8, facc[r][1]);
+        _mm256_storeu_ps(out + r * ldo, facc[r][0]);
+        _mm256_storeu_ps(out + r * ldo + 8, facc[r][1]);
     }
 }
 
 // Q4_0 (Q41 = 0: subtract 8 * sum(x) from the raw-nibble dot) and Q4_1 (Q41 = 1: add m * s).
-RQ_INLINE RQ_AVX2 void q4_half(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, const int NR,
+RQ_INLINE RQ_AVX2 void q4_half(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, int64_t ldo, const int NR,
                                const int h, const int Q41) {
     const __m256i ones = _mm256_set1_epi16(1);
     const __m256i low4 = _mm256_set1_epi8(0x0f);
@@ -110,11 +110,12 @@ RQ_INLINE RQ_AVX2 void q4_half(const uint8_t *panel, const recur_qact *a, int64_
             for (int r = 0; r < NR; r++) facc[r] = _mm256_fmadd_ps(mw, _mm256_set1_ps(fr[r][b]), facc[r]);
         }
     }
-    for (int r = 0; r < NR; r++) _mm256_storeu_ps(out + r * RQ_PANEL + 8 * h, facc[r]);
+    for (int r = 0; r < NR; r++) _mm256_storeu_ps(out + r * ldo + 8 * h, facc[r]);
 }
 
 #define RQ_DEFINE_KERNEL(name, body)                                                                    \
-    static RQ_AVX2 void name(const uint8_t *panel, const recur_qact *a, int64_t i0, int nr, float *out) { \
+    static RQ_AVX2 void name(const uint8_t *panel, const recur_qact *a, int64_t i0, int nr,             \
+                            float *out, int64_t ldo) {                                                  \
         switch (nr) {                                                                                   \
         case 4: body(4); break;                                                                         \
         case 3: body(3); break;                                                                         \
@@ -123,9 +124,9 @@ RQ_INLINE RQ_AVX2 void q4_half(const uint8_t *panel, const recur_qact *a, int64_
         }                                                                                               \
     }
 
-#define Q8_0_BODY(NR) q8_0_tile(panel, a, i0, out, NR)
-#define Q4_0_BODY(NR) (q4_half(panel, a, i0, out, NR, 0, 0), q4_half(panel, a, i0, out, NR, 1, 0))
-#define Q4_1_BODY(NR) (q4_half(panel, a, i0, out, NR, 0, 1), q4_half(panel, a, i0, out, NR, 1, 1))
+#define Q8_0_BODY(NR) q8_0_tile(panel, a, i0, out, ldo, NR)
+#define Q4_0_BODY(NR) (q4_half(panel, a, i0, out, ldo, NR, 0, 0), q4_half(panel, a, i0, out, ldo, NR, 1, 0))
+#define Q4_1_BODY(NR) (q4_half(panel, a, i0, out, ldo, NR, 0, 1), q4_half(panel, a, i0, out, ldo, NR, 1, 1))
 
 RQ_DEFINE_KERNEL(q8_0_avx2, Q8_0_BODY)
 RQ_DEFINE_KERNEL(q4_0_avx2, Q4_0_BODY)

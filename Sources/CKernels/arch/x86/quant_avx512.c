@@ -25,7 +25,7 @@ RQ_INLINE RQ_512 __m512i bcast4(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-RQ_INLINE RQ_512 void q8_0_tile(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, const int NR) {
+RQ_INLINE RQ_512 void q8_0_tile(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, int64_t ldo, const int NR) {
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     const int8_t *xr[RQ_MR512];
     const float *dr[RQ_MR512];
@@ -53,10 +53,10 @@ RQ_INLINE RQ_512 void q8_0_tile(const uint8_t *panel, const recur_qact *a, int64
             facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, facc[r]);
         }
     }
-    for (int r = 0; r < NR; r++) _mm512_storeu_ps(out + r * RQ_PANEL, facc[r]);
+    for (int r = 0; r < NR; r++) _mm512_storeu_ps(out + r * ldo, facc[r]);
 }
 
-RQ_INLINE RQ_512 void q4_tile(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, const int NR,
+RQ_INLINE RQ_512 void q4_tile(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, int64_t ldo, const int NR,
                               const int Q41) {
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     const size_t pb = Q41 ? RQ_Q4_1_PBLOCK : RQ_Q4_0_PBLOCK;
@@ -97,11 +97,12 @@ RQ_INLINE RQ_512 void q4_tile(const uint8_t *panel, const recur_qact *a, int64_t
             for (int r = 0; r < NR; r++) facc[r] = _mm512_fmadd_ps(mw, _mm512_set1_ps(fr[r][b]), facc[r]);
         }
     }
-    for (int r = 0; r < NR; r++) _mm512_storeu_ps(out + r * RQ_PANEL, facc[r]);
+    for (int r = 0; r < NR; r++) _mm512_storeu_ps(out + r * ldo, facc[r]);
 }
 
 #define RQ_DEFINE_KERNEL(name, body)                                                                   \
-    static RQ_512 void name(const uint8_t *panel, const recur_qact *a, int64_t i0, int nr, float *out) { \
+    static RQ_512 void name(const uint8_t *panel, const recur_qact *a, int64_t i0, int nr,             \
+                            float *out, int64_t ldo) {                                                 \
         switch (nr) {                                                                                  \
         case 8: body(8); break;                                                                        \
         case 7: body(7); break;                                                                        \
@@ -114,9 +115,9 @@ RQ_INLINE RQ_512 void q4_tile(const uint8_t *panel, const recur_qact *a, int64_t
         }                                                                                              \
     }
 
-#define Q8_0_BODY(NR) q8_0_tile(panel, a, i0, out, NR)
-#define Q4_0_BODY(NR) q4_tile(panel, a, i0, out, NR, 0)
-#define Q4_1_BODY(NR) q4_tile(panel, a, i0, out, NR, 1)
+#define Q8_0_BODY(NR) q8_0_tile(panel, a, i0, out, ldo, NR)
+#define Q4_0_BODY(NR) q4_tile(panel, a, i0, out, ldo, NR, 0)
+#define Q4_1_BODY(NR) q4_tile(panel, a, i0, out, ldo, NR, 1)
 
 RQ_DEFINE_KERNEL(q8_0_avx512, Q8_0_BODY)
 RQ_DEFINE_KERNEL(q4_0_avx512, Q4_0_BODY)

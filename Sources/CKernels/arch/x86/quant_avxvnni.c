@@ -26,7 +26,7 @@ RQ_INLINE RQ_VNNI __m256i bcast4(const int8_t *p) {
     return _mm256_set1_epi32(v);
 }
 
-RQ_INLINE RQ_VNNI void q8_0_half(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, const int NR,
+RQ_INLINE RQ_VNNI void q8_0_half(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, int64_t ldo, const int NR,
                                  const int h) {
     const __m256i bias = _mm256_set1_epi8((char)0x80);
     const int8_t *xr[4];
@@ -55,10 +55,10 @@ RQ_INLINE RQ_VNNI void q8_0_half(const uint8_t *panel, const recur_qact *a, int6
             facc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, facc[r]);
         }
     }
-    for (int r = 0; r < NR; r++) _mm256_storeu_ps(out + r * RQ_PANEL + 8 * h, facc[r]);
+    for (int r = 0; r < NR; r++) _mm256_storeu_ps(out + r * ldo + 8 * h, facc[r]);
 }
 
-RQ_INLINE RQ_VNNI void q4_half(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, const int NR,
+RQ_INLINE RQ_VNNI void q4_half(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, int64_t ldo, const int NR,
                                const int h, const int Q41) {
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     const size_t pb = Q41 ? RQ_Q4_1_PBLOCK : RQ_Q4_0_PBLOCK;
@@ -99,11 +99,12 @@ RQ_INLINE RQ_VNNI void q4_half(const uint8_t *panel, const recur_qact *a, int64_
             for (int r = 0; r < NR; r++) facc[r] = _mm256_fmadd_ps(mw, _mm256_set1_ps(fr[r][b]), facc[r]);
         }
     }
-    for (int r = 0; r < NR; r++) _mm256_storeu_ps(out + r * RQ_PANEL + 8 * h, facc[r]);
+    for (int r = 0; r < NR; r++) _mm256_storeu_ps(out + r * ldo + 8 * h, facc[r]);
 }
 
 #define RQ_DEFINE_KERNEL(name, body)                                                                    \
-    static RQ_VNNI void name(const uint8_t *panel, const recur_qact *a, int64_t i0, int nr, float *out) { \
+    static RQ_VNNI void name(const uint8_t *panel, const recur_qact *a, int64_t i0, int nr,             \
+                            float *out, int64_t ldo) {                                                  \
         switch (nr) {                                                                                   \
         case 4: body(4); break;                                                                         \
         case 3: body(3); break;                                                                         \
@@ -112,9 +113,9 @@ RQ_INLINE RQ_VNNI void q4_half(const uint8_t *panel, const recur_qact *a, int64_
         }                                                                                               \
     }
 
-#define Q8_0_BODY(NR) (q8_0_half(panel, a, i0, out, NR, 0), q8_0_half(panel, a, i0, out, NR, 1))
-#define Q4_0_BODY(NR) (q4_half(panel, a, i0, out, NR, 0, 0), q4_half(panel, a, i0, out, NR, 1, 0))
-#define Q4_1_BODY(NR) (q4_half(panel, a, i0, out, NR, 0, 1), q4_half(panel, a, i0, out, NR, 1, 1))
+#define Q8_0_BODY(NR) (q8_0_half(panel, a, i0, out, ldo, NR, 0), q8_0_half(panel, a, i0, out, ldo, NR, 1))
+#define Q4_0_BODY(NR) (q4_half(panel, a, i0, out, ldo, NR, 0, 0), q4_half(panel, a, i0, out, ldo, NR, 1, 0))
+#define Q4_1_BODY(NR) (q4_half(panel, a, i0, out, ldo, NR, 0, 1), q4_half(panel, a, i0, out, ldo, NR, 1, 1))
 
 RQ_DEFINE_KERNEL(q8_0_avxvnni, Q8_0_BODY)
 RQ_DEFINE_KERNEL(q4_0_avxvnni, Q4_0_BODY)
