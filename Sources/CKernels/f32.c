@@ -222,6 +222,8 @@ static const recur_f32_ops *ops(void) {
     return &recur_f32_ops_scalar;
 }
 
+const recur_f32_ops *recur_f32_active_ops(void) { return ops(); }
+
 // Element-wise kernels split flat ranges in chunks of this many elements (a multiple of every
 // vector width, so the split never changes which elements take a SIMD tail path).
 #define CHUNK ((int64_t)4096)

@@ -65,6 +65,10 @@ typedef struct {
     void (*bf16_to_f32)(const uint16_t *x, float *y, int64_t n);
 } recur_f32_ops;
 
+// The table of the tier in use (recur_isa_active()), for kernels outside f32.c that call one
+// operation on their own thread's rows.
+const recur_f32_ops *recur_f32_active_ops(void);
+
 extern const recur_f32_ops recur_f32_ops_scalar;
 #if RECUR_X86
 extern const recur_f32_ops recur_f32_ops_avx2;

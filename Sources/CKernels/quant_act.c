@@ -55,16 +55,16 @@ static void quantize_block(const float *x, int8_t *q, float *d_out, int32_t *sum
     *s_out = d * (float)sum;
 }
 
-static void quantize_row(const float *x, const recur_qact *a, int64_t i) {
+static void quantize_row(const float *x, int64_t ldx, const recur_qact *a, int64_t i) {
     for (int64_t b = 0; b < a->nb; b++) {
         const int64_t o = i * a->nb + b;
-        quantize_block(x + i * a->k + b * RECUR_QK, a->q + i * a->k + b * RECUR_QK, a->d + o, a->sum + o,
+        quantize_block(x + i * ldx + b * RECUR_QK, a->q + i * a->k + b * RECUR_QK, a->d + o, a->sum + o,
                        a->s + o);
     }
 }
 
-void rq_quantize_act_rows(const float *x, const recur_qact *a, int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; i++) quantize_row(x, a, i);
+void rq_quantize_act_rows(const float *x, int64_t ldx, const recur_qact *a, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) quantize_row(x, ldx, a, i);
 }
 
 int recur_q_quantize_act_isa(recur_isa isa, const float *x, recur_qact *a) {
@@ -74,7 +74,7 @@ int recur_q_quantize_act_isa(recur_isa isa, const float *x, recur_qact *a) {
     const int threads = recur_get_num_threads();
 #pragma omp parallel for schedule(static) num_threads(threads) if (a->m * a->k >= (1 << 16) && threads > 1)
 #endif
-    for (int64_t i = 0; i < a->m; i++) rows(x, a, i, i + 1);
+    for (int64_t i = 0; i < a->m; i++) rows(x, a->k, a, i, i + 1);
     return 0;
 }
 

@@ -45,15 +45,26 @@ extern const rq_kernels rq_kernels_avx2;
 extern const rq_kernels rq_kernels_avxvnni;
 extern const rq_kernels rq_kernels_avx512;
 extern const rq_kernels rq_kernels_amx;
-void rq_quantize_act_rows_avx2(const float *x, const recur_qact *a, int64_t i0, int64_t i1);
-void rq_quantize_act_rows_avx512(const float *x, const recur_qact *a, int64_t i0, int64_t i1);
+void rq_quantize_act_rows_avx2(const float *x, int64_t ldx, const recur_qact *a, int64_t i0, int64_t i1);
+void rq_quantize_act_rows_avx512(const float *x, int64_t ldx, const recur_qact *a, int64_t i0, int64_t i1);
 #endif
 
-// Activation quantization of rows [i0, i1) (callers may already be inside a parallel region).
-typedef void (*rq_act_fn)(const float *x, const recur_qact *a, int64_t i0, int64_t i1);
-void rq_quantize_act_rows(const float *x, const recur_qact *a, int64_t i0, int64_t i1);
+// Activation quantization of rows [i0, i1), row i of x at x + i * ldx (callers may already be inside
+// a parallel region).
+typedef void (*rq_act_fn)(const float *x, int64_t ldx, const recur_qact *a, int64_t i0, int64_t i1);
+void rq_quantize_act_rows(const float *x, int64_t ldx, const recur_qact *a, int64_t i0, int64_t i1);
 // The quantizer a tier uses; every variant writes identical bytes.
 rq_act_fn rq_act_for(recur_isa isa);
+
+// The tier recur_q_linear runs: recur_isa_active(), lowered to one this CPU can run.
+recur_isa rq_effective_isa(void);
+
+// Forms one input row of k floats in place before it is quantized (see rq_linear_prepared).
+typedef void (*rq_prepare_fn)(void *ctx, float *row, int64_t k);
+// recur_q_linear_isa over input rows ldx floats apart, each row passed to `prepare` (on the thread
+// that quantizes it, just before) when prepare is not NULL.
+int rq_linear_prepared(recur_isa isa, recur_qtype t, const void *packed, float *x, int64_t ldx, rq_prepare_fn prepare,
+                       void *ctx, float *y, int64_t m, int64_t n, int64_t k, void *act_scratch);
 
 // IEEE half -> float (exact); used when repacking so kernels only see float32 scales.
 float rq_half_to_float(uint16_t h);

@@ -52,7 +52,7 @@ static const rq_kernels *kernels_for(recur_isa isa) {
 
 // The active tier, lowered to one this CPU can run (a tier forced for the FP32 kernels may mean
 // nothing here, e.g. avx512 on a CPU without VNNI).
-static recur_isa effective_isa(void) {
+recur_isa rq_effective_isa(void) {
     static const recur_isa order[] = {RECUR_ISA_AMX, RECUR_ISA_AVX512, RECUR_ISA_AVXVNNI, RECUR_ISA_AVX2, RECUR_ISA_SCALAR};
     const recur_isa want = recur_isa_active();
     int start = 0;
@@ -153,8 +153,28 @@ static void run_chunk(const rq_job *job, const rq_chunks *c, int64_t index) {
     if (r0 < r1 && p0 < p1) run_tiles(job, r0, r1, p0, p1);
 }
 
-static void linear_with(recur_isa isa, const rq_kernels *ks, recur_qtype t, const void *packed, const float *x, float *y,
-                        int64_t m, int64_t n, int64_t k, void *act_scratch) {
+// The input rows of one call: row i at x + i * ldx; with `prepare`, each row is formed in place first
+// (on the thread that quantizes it, just before, while it is in cache).
+typedef struct {
+    float *x;
+    int64_t ldx;
+    rq_prepare_fn prepare;
+    void *ctx;
+} rq_input;
+
+static void quantize_rows(const rq_input *in, rq_act_fn quantize, const recur_qact *a, int64_t i0, int64_t i1) {
+    if (in->prepare == NULL) {
+        quantize(in->x, in->ldx, a, i0, i1);
+        return;
+    }
+    for (int64_t i = i0; i < i1; i++) {
+        in->prepare(in->ctx, in->x + i * in->ldx, a->k);
+        quantize(in->x, in->ldx, a, i, i + 1);
+    }
+}
+
+static void linear_with(recur_isa isa, const rq_kernels *ks, recur_qtype t, const void *packed, const rq_input *in,
+                        float *y, int64_t m, int64_t n, int64_t k, void *act_scratch) {
     recur_qact a = recur_q_act_view(act_scratch, m, k);
     const rq_act_fn quantize = rq_act_for(isa);
     rq_job job = {kernel_of(ks, t), ks->mr, (const uint8_t *)packed, (size_t)(k / RECUR_QK) * rq_pblock_bytes(t),
@@ -168,7 +188,7 @@ static void linear_with(recur_isa isa, const rq_kernels *ks, recur_qtype t, cons
 #pragma omp parallel num_threads(threads)
         {
             const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-            quantize(x, &a, m * tid / nt, m * (tid + 1) / nt);
+            quantize_rows(in, quantize, &a, m * tid / nt, m * (tid + 1) / nt);
             const rq_chunks c = plan_chunks(&job, nt);
 #pragma omp barrier
             // A plain atomic counter rather than schedule(dynamic): newer clang emits runtime calls
@@ -182,22 +202,27 @@ static void linear_with(recur_isa isa, const rq_kernels *ks, recur_qtype t, cons
 #else
     (void)work;
 #endif
-    quantize(x, &a, 0, m);
+    quantize_rows(in, quantize, &a, 0, m);
     run_tiles(&job, 0, m, 0, (n + RQ_PANEL - 1) / RQ_PANEL);
+}
+
+int rq_linear_prepared(recur_isa isa, recur_qtype t, const void *packed, float *x, int64_t ldx, rq_prepare_fn prepare,
+                       void *ctx, float *y, int64_t m, int64_t n, int64_t k, void *act_scratch) {
+    if (rq_pblock_bytes(t) == 0 || k <= 0 || k % RECUR_QK != 0 || !recur_q_isa_supported(isa)) return -1;
+    const rq_kernels *ks = kernels_for(isa);
+    if (ks == NULL) return -1;
+    const rq_input in = {x, ldx, prepare, ctx};
+    linear_with(isa, ks, t, packed, &in, y, m, n, k, act_scratch);
+    return 0;
 }
 
 int recur_q_linear_isa(recur_isa isa, recur_qtype t, const void *packed, const float *x, float *y, int64_t m,
                        int64_t n, int64_t k, void *act_scratch) {
-    if (rq_pblock_bytes(t) == 0 || k <= 0 || k % RECUR_QK != 0 || !recur_q_isa_supported(isa)) return -1;
-    const rq_kernels *ks = kernels_for(isa);
-    if (ks == NULL) return -1;
-    linear_with(isa, ks, t, packed, x, y, m, n, k, act_scratch);
-    return 0;
+    // Without a prepare step the rows are only read.
+    return rq_linear_prepared(isa, t, packed, (float *)x, k, NULL, NULL, y, m, n, k, act_scratch);
 }
 
 void recur_q_linear(recur_qtype t, const void *packed, const float *x, float *y, int64_t m, int64_t n, int64_t k,
                     void *act_scratch) {
-    if (rq_pblock_bytes(t) == 0 || k <= 0 || k % RECUR_QK != 0) return;
-    const recur_isa isa = effective_isa();
-    linear_with(isa, kernels_for(isa), t, packed, x, y, m, n, k, act_scratch);
+    (void)recur_q_linear_isa(rq_effective_isa(), t, packed, x, y, m, n, k, act_scratch);
 }

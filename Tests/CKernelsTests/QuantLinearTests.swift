@@ -143,6 +143,50 @@ final class QuantLinearTests: XCTestCase {
         }
     }
 
+    /// recur_q_linear_swiglu against recur_f32_swiglu into a buffer and then recur_q_linear_isa, with
+    /// `isa` in force (it picks both the FP32 swiglu and the quantized kernels), serial and threaded:
+    /// the same bits, and the gate half of each row left holding the activation.
+    private func assertSwiGLUFusionMatches(_ isa: recur_isa, name: String) throws {
+        guard recur_isa_supported(isa) == 1 else {
+            throw XCTSkip("this CPU (or build) cannot run the \(name) tier; run these tests on a CPU that has it")
+        }
+        var rng = QuantRandom(seed: 31)
+        for format in QuantFormat.allCases {
+            for (m, n, k, threads) in [(3, 17, 64, 1), (97, 100, 512, 3), (31, 48, 1536, 2)] {
+                let w = QuantWeights.random(format, n: n, k: k, rng: &rng)
+                let packed = w.packed()
+                let gateUp = (0..<(m * 2 * k)).map { _ in rng.unit() * 8 }
+                let (want, activation) = try withTier(isa) { () -> ([Float], [Float]) in
+                    var act = [Float](repeating: 0, count: m * k)
+                    recur_f32_swiglu(gateUp, &act, Int64(m), Int64(k))
+                    return (withThreads(Int32(threads)) {
+                        quantLinear(isa: isa, format, packed: packed, x: act, m: m, n: n, k: k)!
+                    }, act)
+                }
+                var fusedInput = gateUp
+                var got = [Float](repeating: .nan, count: m * n)
+                let scratch = AlignedBuffer(bytes: recur_q_act_size(Int64(m), Int64(k)))
+                let status = try withTier(isa) {
+                    withThreads(Int32(threads)) {
+                        recur_q_linear_swiglu_isa(isa, format.type, packed.pointer, &fusedInput, &got,
+                                                  Int64(m), Int64(n), Int64(k), scratch.pointer)
+                    }
+                }
+                XCTAssertEqual(status, 0)
+                let what = "\(name) \(format) m \(m) n \(n) k \(k) threads \(threads)"
+                XCTAssertEqual(bitPatterns(got), bitPatterns(want), what)
+                let gates = (0..<m).flatMap { fusedInput[($0 * 2 * k)..<($0 * 2 * k + k)] }
+                XCTAssertEqual(bitPatterns(gates), bitPatterns(activation), "\(what): gate halves")
+            }
+        }
+    }
+
+    func testSwiGLUFusionScalar() throws { try assertSwiGLUFusionMatches(RECUR_ISA_SCALAR, name: "scalar") }
+    func testSwiGLUFusionAVX2() throws { try assertSwiGLUFusionMatches(RECUR_ISA_AVX2, name: "avx2") }
+    func testSwiGLUFusionAVXVNNI() throws { try assertSwiGLUFusionMatches(RECUR_ISA_AVXVNNI, name: "avxvnni") }
+    func testSwiGLUFusionAVX512() throws { try assertSwiGLUFusionMatches(RECUR_ISA_AVX512, name: "avx512") }
+    func testSwiGLUFusionAMX() throws { try assertSwiGLUFusionMatches(RECUR_ISA_AMX, name: "amx") }
+
     func testRejectsBadShapesAndTypes() {
         let w = [UInt8](repeating: 0, count: 64)
         let out = AlignedBuffer(bytes: 4096)

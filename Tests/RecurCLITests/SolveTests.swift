@@ -60,7 +60,9 @@ final class SolveTests: XCTestCase {
             let name = fields[..<(shareIndex - 2)].joined(separator: " ")
             rows[name] = (calls, share, shareIndex + 1 < fields.count ? Double(fields[shareIndex + 1]) : nil)
         }
-        for linear in ["attn_qkv linear", "attn_output linear", "ffn gate/up linear", "ffn_down linear"] {
+        // The shipped model is Q8_0: its down projection takes the SwiGLU into its input quantization.
+        XCTAssertNil(rows["swiglu"], "a quantized ffn_down has no separate swiglu pass")
+        for linear in ["attn_qkv linear", "attn_output linear", "ffn gate/up linear", "swiglu + ffn_down linear"] {
             let row = try XCTUnwrap(rows[linear], "no row for \(linear) in:\n\(profiled.stderr)")
             XCTAssertEqual(row.calls, blockCalls, linear)
             XCTAssertGreaterThan(row.rate ?? 0, 0, "\(linear) has a GOP/s figure")

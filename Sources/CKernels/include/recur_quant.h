@@ -81,6 +81,15 @@ void recur_q_linear(recur_qtype t, const void *packed, const float *x, float *y,
 // cannot run the tier, or on an unknown type / bad k.
 int recur_q_linear_isa(recur_isa isa, recur_qtype t, const void *packed, const float *x, float *y,
                        int64_t m, int64_t n, int64_t k, void *act_scratch);
+// y[m, n] = swiglu(gate_up)[m, k] * W[n, k]^T, gate_up [m, 2k] as recur_f32_swiglu takes it (gate,
+// then up, per row). Each row's activation is formed in the gate half of its row, which it
+// overwrites, and quantized while in cache: the same bits as recur_f32_swiglu into a buffer and then
+// recur_q_linear, without that buffer. swiglu runs in the FP32 tier recur_isa_active() names.
+void recur_q_linear_swiglu(recur_qtype t, const void *packed, float *gate_up, float *y, int64_t m, int64_t n,
+                           int64_t k, void *act_scratch);
+// Same with an explicit tier for the quantized part; -1 as recur_q_linear_isa.
+int recur_q_linear_swiglu_isa(recur_isa isa, recur_qtype t, const void *packed, float *gate_up, float *y,
+                              int64_t m, int64_t n, int64_t k, void *act_scratch);
 // 1 if recur_q_linear_isa can run this tier here (from recur_cpu_features()).
 int recur_q_isa_supported(recur_isa isa);
 

@@ -72,17 +72,15 @@ final class Block: @unchecked Sendable {
             ws.time(.addNorm) { recur_f32_add_rms_norm(x, ws.projection.pointer, Int64(rows), Int64(hidden), eps) }
         case let .mlpT(gateUp, down):
             // The official block transposes to [batch, hidden, seq], so the norm runs over the sequence.
-            let tokenInter = c.tokenMixFeedForwardLength, tRows = batch * hidden
+            let tRows = batch * hidden
             ws.time(.transpose) { recur_f32_transpose(x, ws.transposed.pointer, Int64(batch), Int64(seq), Int64(hidden)) }
             ws.linear(.tokenMixGateUp, gateUp, ws.transposed.pointer, ws.gateUp.pointer, rows: tRows)
-            ws.time(.swiglu) { recur_f32_swiglu(ws.gateUp.pointer, ws.activation.pointer, Int64(tRows), Int64(tokenInter)) }
-            ws.linear(.tokenMixDown, down, ws.activation.pointer, ws.projection.pointer, rows: tRows)
+            ws.swigluLinear(.tokenMixDown, fused: .tokenMixSwigluDown, down, rows: tRows, ws.projection.pointer)
             ws.time(.addNorm) { recur_f32_add_rms_norm(ws.transposed.pointer, ws.projection.pointer, Int64(tRows), Int64(seq), eps) }
             ws.time(.transpose) { recur_f32_transpose(ws.transposed.pointer, x, Int64(batch), Int64(hidden), Int64(seq)) }
         }
         ws.linear(.ffnGateUp, gateUp, x, ws.gateUp.pointer, rows: rows)
-        ws.time(.swiglu) { recur_f32_swiglu(ws.gateUp.pointer, ws.activation.pointer, Int64(rows), Int64(c.feedForwardLength)) }
-        ws.linear(.ffnDown, down, ws.activation.pointer, ws.projection.pointer, rows: rows)
+        ws.swigluLinear(.ffnDown, fused: .ffnSwigluDown, down, rows: rows, ws.projection.pointer)
         ws.time(.addNorm) { recur_f32_add_rms_norm(x, ws.projection.pointer, Int64(rows), Int64(hidden), eps) }
     }
 }

@@ -31,6 +31,12 @@ public final class Linear: @unchecked Sendable {
         }
     }
 
+    /// Whether the weight is in a quantized block format (the input is quantized per call).
+    var isQuantized: Bool {
+        if case .quantized = weight { return true }
+        return false
+    }
+
     /// Bytes of activation scratch a call with `rows` rows needs (0 for float weights).
     func scratchBytes(rows: Int) -> Int {
         if case .quantized = weight { return recur_q_act_size(Int64(rows), Int64(inFeatures)) }
@@ -52,5 +58,17 @@ public final class Linear: @unchecked Sendable {
             recur_q_linear(t, packed.pointer, x, y, m, n, k, scratch.pointer)
             if let bias { recur_f32_add_row(y, bias.pointer, y, m, n) }
         }
+    }
+
+    /// `y[rows, out] = swiglu(gateUp)[rows, in] W^T (+ b)` for quantized weights, where `gateUp` is
+    /// `[rows, 2 * in]` (gate, then up, per row). Each activation row is formed in the gate half of
+    /// its `gateUp` row, which it overwrites, and quantized while in cache: the bits of
+    /// `recur_f32_swiglu` into a buffer followed by the plain call, without that buffer.
+    func callAsFunction(swiglu gateUp: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, scratch: RawBuffer) {
+        guard case let .quantized(t, packed) = weight else { preconditionFailure("swiglu input fusion needs quantized weights") }
+        precondition(scratch.byteCount >= scratchBytes(rows: rows), "activation scratch too small")
+        let m = Int64(rows), n = Int64(outFeatures), k = Int64(inFeatures)
+        recur_q_linear_swiglu(t, packed.pointer, gateUp, y, m, n, k, scratch.pointer)
+        if let bias { recur_f32_add_row(y, bias.pointer, y, m, n) }
     }
 }

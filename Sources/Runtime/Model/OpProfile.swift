@@ -8,8 +8,8 @@ import Foundation
 /// forward pass takes no timestamps.
 public final class OpProfile: @unchecked Sendable {
     public enum Op: Int, CaseIterable, Sendable {
-        case inject, qkv, rope, attention, attentionOutput, tokenMixGateUp, tokenMixDown, transpose
-        case ffnGateUp, swiglu, ffnDown, addNorm, heads
+        case inject, qkv, rope, attention, attentionOutput, tokenMixGateUp, tokenMixDown, tokenMixSwigluDown, transpose
+        case ffnGateUp, swiglu, ffnDown, ffnSwigluDown, addNorm, heads
 
         public var name: String {
             switch self {
@@ -20,10 +20,12 @@ public final class OpProfile: @unchecked Sendable {
             case .attentionOutput: return "attn_output linear"
             case .tokenMixGateUp: return "tmix gate/up linear"
             case .tokenMixDown: return "tmix_down linear"
+            case .tokenMixSwigluDown: return "swiglu + tmix_down linear"
             case .transpose: return "transposes"
             case .ffnGateUp: return "ffn gate/up linear"
             case .swiglu: return "swiglu"
             case .ffnDown: return "ffn_down linear"
+            case .ffnSwigluDown: return "swiglu + ffn_down linear"
             case .addNorm: return "residual add + rms norm"
             case .heads: return "lm head + q-head"
             }

@@ -51,4 +51,19 @@ final class Workspace: @unchecked Sendable {
             layer(x, y, rows: rows, scratch: quantScratch)
         }
     }
+
+    /// `y = down(swiglu(gateUp))` for `rows` rows of `gateUp`. Quantized weights take the SwiGLU
+    /// into their input quantization (timed as one operation, `fused`); float weights run SwiGLU
+    /// into `activation`, then the linear (timed under `.swiglu` and `op`).
+    @inline(__always)
+    func swigluLinear(_ op: OpProfile.Op, fused: OpProfile.Op, _ down: Linear, rows: Int, _ y: UnsafeMutablePointer<Float>) {
+        guard down.isQuantized else {
+            time(.swiglu) { recur_f32_swiglu(gateUp.pointer, activation.pointer, Int64(rows), Int64(down.inFeatures)) }
+            linear(op, down, activation.pointer, y, rows: rows)
+            return
+        }
+        time(fused, multiplyAdds: Double(rows) * Double(down.outFeatures) * Double(down.inFeatures)) {
+            down(swiglu: gateUp.pointer, y, rows: rows, scratch: quantScratch)
+        }
+    }
 }

@@ -50,11 +50,11 @@ static RQ_AVX2 void quantize_block(const float *x, int8_t *q, float *d_out, int3
     *s_out = d * (float)sum;
 }
 
-void rq_quantize_act_rows_avx2(const float *x, const recur_qact *a, int64_t i0, int64_t i1) {
+void rq_quantize_act_rows_avx2(const float *x, int64_t ldx, const recur_qact *a, int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++)
         for (int64_t b = 0; b < a->nb; b++) {
             const int64_t o = i * a->nb + b;
-            quantize_block(x + i * a->k + b * RECUR_QK, a->q + i * a->k + b * RECUR_QK, a->d + o, a->sum + o,
+            quantize_block(x + i * ldx + b * RECUR_QK, a->q + i * a->k + b * RECUR_QK, a->d + o, a->sum + o,
                            a->s + o);
         }
 }

@@ -57,8 +57,8 @@ RQ_INLINE void quantize_block(const float *x, float id, __m512i *q0, __m512i *q1
 }
 
 // Blocks [b0, b0 + g) of row i, g <= 16.
-RQ_INLINE void quantize_group(const float *x, const recur_qact *a, int64_t i, int64_t b0, int g) {
-    const float *xb = x + i * a->k + b0 * RECUR_QK;
+RQ_INLINE void quantize_group(const float *x, int64_t ldx, const recur_qact *a, int64_t i, int64_t b0, int g) {
+    const float *xb = x + i * ldx + b0 * RECUR_QK;
     __m512 m[16];
     for (int j = 0; j < 16; j++) {
         m[j] = _mm512_setzero_ps();
@@ -111,11 +111,11 @@ RQ_INLINE void quantize_group(const float *x, const recur_qact *a, int64_t i, in
     _mm512_mask_storeu_ps(a->s + o, live, _mm512_mul_ps(d, _mm512_cvtepi32_ps(sum)));
 }
 
-RQ_512 void rq_quantize_act_rows_avx512(const float *x, const recur_qact *a, int64_t i0, int64_t i1) {
+RQ_512 void rq_quantize_act_rows_avx512(const float *x, int64_t ldx, const recur_qact *a, int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
         int64_t b = 0;
-        for (; b + 16 <= a->nb; b += 16) quantize_group(x, a, i, b, 16);
-        if (b < a->nb) quantize_group(x, a, i, b, (int)(a->nb - b));
+        for (; b + 16 <= a->nb; b += 16) quantize_group(x, ldx, a, i, b, 16);
+        if (b < a->nb) quantize_group(x, ldx, a, i, b, (int)(a->nb - b));
     }
 }
 
