@@ -59,12 +59,14 @@ rq_act_fn rq_act_for(recur_isa isa);
 // The tier recur_q_linear runs: recur_isa_active(), lowered to one this CPU can run.
 recur_isa rq_effective_isa(void);
 
-// Forms one input row of k floats in place before it is quantized (see rq_linear_prepared).
-typedef void (*rq_prepare_fn)(void *ctx, float *row, int64_t k);
-// recur_q_linear_isa over input rows ldx floats apart, each row passed to `prepare` (on the thread
-// that quantizes it, just before) when prepare is not NULL.
-int rq_linear_prepared(recur_isa isa, recur_qtype t, const void *packed, float *x, int64_t ldx, rq_prepare_fn prepare,
-                       void *ctx, float *y, int64_t m, int64_t n, int64_t k, void *act_scratch);
+// Forms input row i (k floats) in place before it is quantized (see rq_linear_prepared); ctx holds
+// what it needs, the writable rows included.
+typedef void (*rq_prepare_fn)(const void *ctx, int64_t i, int64_t k);
+// recur_q_linear_isa over input rows ldx floats apart; with `prepare`, each row is first formed by
+// it, on the thread that quantizes the row and just before.
+int rq_linear_prepared(recur_isa isa, recur_qtype t, const void *packed, const float *x, int64_t ldx,
+                       rq_prepare_fn prepare, const void *ctx, float *y, int64_t m, int64_t n, int64_t k,
+                       void *act_scratch);
 
 // IEEE half -> float (exact); used when repacking so kernels only see float32 scales.
 float rq_half_to_float(uint16_t h);

@@ -156,10 +156,10 @@ static void run_chunk(const rq_job *job, const rq_chunks *c, int64_t index) {
 // The input rows of one call: row i at x + i * ldx; with `prepare`, each row is formed in place first
 // (on the thread that quantizes it, just before, while it is in cache).
 typedef struct {
-    float *x;
+    const float *x;
     int64_t ldx;
     rq_prepare_fn prepare;
-    void *ctx;
+    const void *ctx;
 } rq_input;
 
 static void quantize_rows(const rq_input *in, rq_act_fn quantize, const recur_qact *a, int64_t i0, int64_t i1) {
@@ -168,7 +168,7 @@ static void quantize_rows(const rq_input *in, rq_act_fn quantize, const recur_qa
         return;
     }
     for (int64_t i = i0; i < i1; i++) {
-        in->prepare(in->ctx, in->x + i * in->ldx, a->k);
+        in->prepare(in->ctx, i, a->k);
         quantize(in->x, in->ldx, a, i, i + 1);
     }
 }
@@ -206,8 +206,9 @@ static void linear_with(recur_isa isa, const rq_kernels *ks, recur_qtype t, cons
     run_tiles(&job, 0, m, 0, (n + RQ_PANEL - 1) / RQ_PANEL);
 }
 
-int rq_linear_prepared(recur_isa isa, recur_qtype t, const void *packed, float *x, int64_t ldx, rq_prepare_fn prepare,
-                       void *ctx, float *y, int64_t m, int64_t n, int64_t k, void *act_scratch) {
+int rq_linear_prepared(recur_isa isa, recur_qtype t, const void *packed, const float *x, int64_t ldx,
+                       rq_prepare_fn prepare, const void *ctx, float *y, int64_t m, int64_t n, int64_t k,
+                       void *act_scratch) {
     if (rq_pblock_bytes(t) == 0 || k <= 0 || k % RECUR_QK != 0 || !recur_q_isa_supported(isa)) return -1;
     const rq_kernels *ks = kernels_for(isa);
     if (ks == NULL) return -1;
@@ -218,8 +219,7 @@ int rq_linear_prepared(recur_isa isa, recur_qtype t, const void *packed, float *
 
 int recur_q_linear_isa(recur_isa isa, recur_qtype t, const void *packed, const float *x, float *y, int64_t m,
                        int64_t n, int64_t k, void *act_scratch) {
-    // Without a prepare step the rows are only read.
-    return rq_linear_prepared(isa, t, packed, (float *)x, k, NULL, NULL, y, m, n, k, act_scratch);
+    return rq_linear_prepared(isa, t, packed, x, k, NULL, NULL, y, m, n, k, act_scratch);
 }
 
 void recur_q_linear(recur_qtype t, const void *packed, const float *x, float *y, int64_t m, int64_t n, int64_t k,

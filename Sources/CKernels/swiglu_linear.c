@@ -7,15 +7,22 @@
 #include "f32_ops.h"
 #include "quant_internal.h"
 
-static void swiglu_row(void *ctx, float *row, int64_t k) {
-    const recur_f32_ops *ops = ctx;
-    ops->swiglu(row, row, 1, k); // elementwise: out[j] depends on gate[j] and up[j] only
+typedef struct {
+    const recur_f32_ops *ops;
+    float *gate_up;
+} swiglu_input;
+
+// Row i of [gate | up] -> silu(gate) * up in its gate half (elementwise, so in place is safe).
+static void swiglu_row(const void *ctx, int64_t i, int64_t k) {
+    const swiglu_input *in = ctx;
+    float *row = in->gate_up + i * 2 * k;
+    in->ops->swiglu(row, row, 1, k);
 }
 
 int recur_q_linear_swiglu_isa(recur_isa isa, recur_qtype t, const void *packed, float *gate_up, float *y,
                               int64_t m, int64_t n, int64_t k, void *act_scratch) {
-    return rq_linear_prepared(isa, t, packed, gate_up, 2 * k, swiglu_row, (void *)recur_f32_active_ops(), y, m, n, k,
-                              act_scratch);
+    const swiglu_input in = {recur_f32_active_ops(), gate_up};
+    return rq_linear_prepared(isa, t, packed, gate_up, 2 * k, swiglu_row, &in, y, m, n, k, act_scratch);
 }
 
 void recur_q_linear_swiglu(recur_qtype t, const void *packed, float *gate_up, float *y, int64_t m, int64_t n,
