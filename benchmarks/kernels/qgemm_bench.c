@@ -11,6 +11,7 @@
 //   QBENCH_SGEMM=0  skip the OpenBLAS side (where it is no yardstick, e.g. a CPU it does not know)
 //   QBENCH_COPIES=N cycle each call through N copies of the packed weights, so that, as in a model
 //                   step where every layer evicts the previous one, they are not in L2 (default 1)
+// Last, one line times each tier's activation quantizer alone (ns per 32-value block).
 #include <cblas.h>
 #include <stdio.h>
 #include <strings.h>
@@ -103,6 +104,32 @@ typedef struct {
     double ours, blas;
 } row;
 
+// The activation quantizer of each tier this CPU runs, alone on one thread: ns per 32-value block
+// of a 1552 x 1536 input (the FFN down projection's at batch 16), median of `reps` calls.
+static void report_act_quantizers(int reps) {
+    const int64_t m = 1552, k = 1536;
+    float *x = qc_floats(m * k);
+    void *scratch = qc_aligned(recur_q_act_size(m, k));
+    recur_qact a = recur_q_act_view(scratch, m, k);
+    double samples[64];
+    if (reps > 64) reps = 64;
+    recur_set_num_threads(1);
+    printf("activation quantization, one thread, %lld x %lld:", (long long)m, (long long)k);
+    for (int i = 0; i <= RECUR_ISA_AMX; i++) {
+        const recur_isa isa = (recur_isa)i;
+        if (!recur_q_isa_supported(isa)) continue;
+        (void)recur_q_quantize_act_isa(isa, x, &a); // warm-up
+        for (int r = 0; r < reps; r++) {
+            const double t0 = now();
+            (void)recur_q_quantize_act_isa(isa, x, &a);
+            samples[r] = now() - t0;
+        }
+        printf(" %s %.2f ns/block;", recur_isa_name(isa), median(samples, reps) * 1e9 / (double)(m * k / 32));
+    }
+    printf("\n");
+    free(x), free(scratch);
+}
+
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 9;
     recur_isa isa = recur_isa_active();
@@ -188,5 +215,6 @@ int main(int argc, char **argv) {
             printf("%9s %8s | %6s\n", "-", "-", "-");
     }
     free(rows);
+    report_act_quantizers(reps);
     return 0;
 }
