@@ -20,6 +20,34 @@ final class ThreadCountTests: XCTestCase {
         }
     }
 
+    /// Attention splits each head's queries into more work items when the heads alone would leave
+    /// threads idle (batch 1, 8 heads of 97 queries: one item per head at 1-2 threads, two of 56 at 3,
+    /// three of 40 at 5, seven of 16 at 16), and into blocks of at most 128 queries for long
+    /// sequences. Every split must give the bits of one thread.
+    func testAttentionQuerySplitsGiveIdenticalResults() throws {
+        for isa in [RECUR_ISA_SCALAR, recur_isa_best()] {
+            for (seq, heads, headDim) in [(97, 8, 64), (300, 2, 33)] {
+                var rng = SeededRandom(seed: 5)
+                let qkv = rng.floats(seq * 3 * heads * headDim, -2, 2)
+                func attention(_ threads: Int32) throws -> [Float] {
+                    try withTier(isa) {
+                        withThreads(threads) {
+                            var out = [Float](repeating: .nan, count: seq * heads * headDim)
+                            var scratch = [Float](repeating: 0, count: Int(recur_f32_attention_scratch(Int64(seq))) * Int(threads))
+                            recur_f32_attention(qkv, &out, 1, Int64(seq), Int64(heads), Int64(heads), Int64(headDim), 0.125, &scratch)
+                            return out
+                        }
+                    }
+                }
+                let one = try attention(1)
+                for threads: Int32 in [3, 5, 16] {
+                    assertBitIdentical(one, try attention(threads),
+                                       "attention s=\(seq) d=\(headDim) threads \(threads) [\(String(cString: recur_isa_name(isa)))]")
+                }
+            }
+        }
+    }
+
     private func runAll() -> [String: [Float]] {
         var rng = SeededRandom(seed: 21)
         var results: [String: [Float]] = [:]
