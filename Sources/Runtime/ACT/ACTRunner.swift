@@ -90,7 +90,8 @@ public final class ACTRunner {
         self.threads = threads
         let c = model.config
         let state = batchSize * c.totalSeqLen * c.hiddenSize
-        ws = Workspace(config: c, capacity: batchSize, threads: threads, quantScratchBytes: model.quantScratchBytes(batch: batchSize))
+        ws = Workspace(config: c, capacity: batchSize, threads: threads, quantScratchBytes: model.quantScratchBytes(batch: batchSize),
+                       swigluBuffer: model.needsSwiGLUBuffer)
         zH = FloatBuffer(count: state)
         zL = FloatBuffer(count: state)
         input = FloatBuffer(count: state)

@@ -42,6 +42,13 @@ final class Block: @unchecked Sendable {
             down: try loader.linear("\(prefix).ffn_down", out: c.hiddenSize, in: c.feedForwardLength))
     }
 
+    /// Whether a down projection has float weights, so its SwiGLU needs a buffer of its own
+    /// (a quantized one forms the SwiGLU inside its input quantization).
+    var hasFloatDownProjection: Bool {
+        if case let .mlpT(_, tDown) = mixer, !tDown.isQuantized { return true }
+        return !down.isQuantized
+    }
+
     /// Linears of this block, for sizing scratch memory.
     var linears: [Linear] {
         switch mixer {

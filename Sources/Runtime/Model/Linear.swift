@@ -39,8 +39,7 @@ public final class Linear: @unchecked Sendable {
 
     /// Bytes of activation scratch a call with `rows` rows needs (0 for float weights).
     func scratchBytes(rows: Int) -> Int {
-        if case .quantized = weight { return recur_q_act_size(Int64(rows), Int64(inFeatures)) }
-        return 0
+        isQuantized ? recur_q_act_size(Int64(rows), Int64(inFeatures)) : 0
     }
 
     /// `y[rows, out] = x[rows, in] W^T (+ b)`; x and y must not overlap.

@@ -19,7 +19,9 @@ final class Workspace: @unchecked Sendable {
     /// Per-operation timing (`recur solve --profile`); nil runs untimed.
     var profile: OpProfile?
 
-    init(config c: ModelConfig, capacity: Int, threads: Int, quantScratchBytes: Int) {
+    /// `swigluBuffer`: whether `activation` is needed (a float down projection); quantized ones
+    /// form their SwiGLU inside their input quantization and leave it empty.
+    init(config c: ModelConfig, capacity: Int, threads: Int, quantScratchBytes: Int, swigluBuffer: Bool) {
         self.capacity = capacity
         self.threads = threads
         let rows = capacity * c.totalSeqLen
@@ -32,7 +34,7 @@ final class Workspace: @unchecked Sendable {
         attentionScratch = FloatBuffer(count: mlpT ? 0 : Int(recur_f32_attention_scratch(Int64(c.totalSeqLen))) * Swift.max(threads, 1))
         projection = FloatBuffer(count: Swift.max(rows * hidden, mlpT ? transposedRows * c.totalSeqLen : 0))
         gateUp = FloatBuffer(count: Swift.max(rows * 2 * c.feedForwardLength, mlpT ? transposedRows * 2 * c.tokenMixFeedForwardLength : 0))
-        activation = FloatBuffer(count: Swift.max(rows * c.feedForwardLength, mlpT ? transposedRows * c.tokenMixFeedForwardLength : 0))
+        activation = FloatBuffer(count: swigluBuffer ? Swift.max(rows * c.feedForwardLength, mlpT ? transposedRows * c.tokenMixFeedForwardLength : 0) : 0)
         transposed = FloatBuffer(count: mlpT ? rows * hidden : 0)
         headInput = FloatBuffer(count: capacity * hidden)
         quantScratch = RawBuffer(byteCount: quantScratchBytes)
