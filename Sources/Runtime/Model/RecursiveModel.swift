@@ -54,11 +54,11 @@ public final class RecursiveModel: @unchecked Sendable {
             ? RopeTables(seq: c.totalSeqLen, headDim: c.headDim, theta: c.ropeTheta) : nil
     }
 
-    /// Activation scratch bytes the largest linear call needs at `batch` samples: block linears see
-    /// `batch * totalSeqLen` rows, token-mixing ones `batch * hidden`, so take the larger for all.
     /// Whether any block runs SwiGLU into a separate buffer (see `Block.hasFloatDownProjection`).
     var needsSwiGLUBuffer: Bool { (lStack + hStack).contains(where: \.hasFloatDownProjection) }
 
+    /// Activation scratch bytes the largest linear call needs at `batch` samples: block linears see
+    /// `batch * totalSeqLen` rows, token-mixing ones `batch * hidden`, so take the larger for all.
     func quantScratchBytes(batch: Int) -> Int {
         let rows = batch * max(config.hiddenSize, config.totalSeqLen)
         let linears = [lmHead, qHead] + (lStack + hStack).flatMap(\.linears)
