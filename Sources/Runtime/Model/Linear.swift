@@ -37,6 +37,9 @@ public final class Linear: @unchecked Sendable {
         return false
     }
 
+    /// Multiply-adds of a call with `rows` rows (for the profile's rates).
+    func multiplyAdds(rows: Int) -> Double { Double(rows) * Double(outFeatures) * Double(inFeatures) }
+
     /// Bytes of activation scratch a call with `rows` rows needs (0 for float weights).
     func scratchBytes(rows: Int) -> Int {
         isQuantized ? recur_q_act_size(Int64(rows), Int64(inFeatures)) : 0

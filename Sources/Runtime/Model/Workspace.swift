@@ -49,7 +49,7 @@ final class Workspace: @unchecked Sendable {
     /// Runs the linear `rows x in -> rows x out`, timed under `op` with its multiply-adds.
     @inline(__always)
     func linear(_ op: OpProfile.Op, _ layer: Linear, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int) {
-        time(op, multiplyAdds: Double(rows) * Double(layer.outFeatures) * Double(layer.inFeatures)) {
+        time(op, multiplyAdds: layer.multiplyAdds(rows: rows)) {
             layer(x, y, rows: rows, scratch: quantScratch)
         }
     }
@@ -64,7 +64,7 @@ final class Workspace: @unchecked Sendable {
             linear(op, down, activation.pointer, y, rows: rows)
             return
         }
-        time(fused, multiplyAdds: Double(rows) * Double(down.outFeatures) * Double(down.inFeatures)) {
+        time(fused, multiplyAdds: down.multiplyAdds(rows: rows)) {
             down(swiglu: gateUp.pointer, y, rows: rows, scratch: quantScratch)
         }
     }
