@@ -57,7 +57,7 @@ let package = Package(
         ),
         // Helpers every test target shares (seeded random data, paths, the Python reference).
         .target(name: "TestSupport", dependencies: ["Runtime"], path: "Tests/TestSupport"),
-        .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "TestSupport"]),
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "Runtime", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CKernels", "TestSupport"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Runtime", "TestSupport"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Export", "Runtime", "TestSupport"]),

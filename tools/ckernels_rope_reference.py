@@ -4,7 +4,7 @@ tests compare recur_f32_rope_tables against this).
 
 usage: ckernels_rope_reference.py OUT_DIR SEQ:HEAD_DIM:THETA [...]
 writes OUT_DIR/SEQ_HEAD_DIM_THETA.{freqs,cos,sin}.f32 (freqs [SEQ, HEAD_DIM/2], cos and sin
-[SEQ, HEAD_DIM]) as raw little-endian float32, THETA as given. Exits 3 when torch cannot be
+[SEQ, HEAD_DIM]) as raw little-endian float32, THETA as given. Exits 77 when torch cannot be
 imported.
 """
 import os
@@ -14,7 +14,7 @@ try:
     import torch
 except ImportError:
     print("torch not installed", file=sys.stderr)
-    sys.exit(3)
+    sys.exit(77)
 
 
 def write_tables(out_dir: str, spec: str) -> None:

@@ -3,7 +3,7 @@
 
 Usage: quant_dequantize_reference.py TYPE IN OUT
   TYPE: Q8_0 | Q4_0 | Q4_1; IN: raw blocks in the file layout; OUT: float32 little-endian values.
-Exit code 3 if the gguf package (or numpy) is not installed, so callers can skip.
+Exit code 77 if the gguf package (or numpy) is not installed, so callers can skip.
 """
 import sys
 
@@ -12,7 +12,7 @@ try:
     from gguf import GGMLQuantizationType, quants
 except ImportError as error:  # the caller decides whether that is a skip or a failure
     print(f"gguf not installed: {error}", file=sys.stderr)
-    sys.exit(3)
+    sys.exit(77)
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ final class BenchCLITests: XCTestCase {
         XCTAssertEqual(run.measurements.count, 8)
         XCTAssertFalse(run.interrupted)
         let f16 = try XCTUnwrap(run.measurements.first { $0.modelType == "F16" })
-        let expected = try BenchTestSupport.python(["-c", "import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())", model])
+        let expected = try Reference.python(["-c", "import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())", model])
         XCTAssertEqual(f16.modelSHA256, expected.trimmingCharacters(in: .whitespacesAndNewlines))
         for m in run.measurements {
             let f = m.figures
@@ -116,11 +116,7 @@ final class BenchCLITests: XCTestCase {
     }
 
     func testSameRunPyTorchBaseline() throws {
-        if (try? BenchTestSupport.python(["-c", "import torch, gguf, yaml"])) == nil {
-            let message = "PyTorch or gguf not installed"
-            if ProcessInfo.processInfo.environment["RECUR_REQUIRE_REFERENCE"] == "1" { XCTFail(message) }
-            throw XCTSkip(message)
-        }
+        try Reference.requirePython(["torch", "gguf", "yaml"])
         let r = try recur(["bench", "--model", model, "--threads", "1", "--batch", "2", "--repetitions", "2", "--halt", "max",
                            "--input", puzzles, "--history", history])
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -136,21 +132,14 @@ final class BenchCLITests: XCTestCase {
     /// The baseline's GGUF loader runs the same network as the official checkpoint: an F32 export
     /// loaded back into PyTorch gives the checkpoint's own logits and Q-logits.
     func testBaselineLoadsTheSameNetworkAsTheCheckpoint() throws {
-        let root = BenchTestSupport.repoRoot
-        let checkpointDir = root.deletingLastPathComponent().appendingPathComponent("shared/checkpoints/trm-sudoku-att")
-        let data = root.deletingLastPathComponent().appendingPathComponent("shared/data/sudoku_eval_2000.txt")
-        let required = ProcessInfo.processInfo.environment["RECUR_REQUIRE_REFERENCE"] == "1"
-        guard FileManager.default.fileExists(atPath: checkpointDir.path),
-              (try? BenchTestSupport.python(["-c", "import torch, gguf, yaml"])) != nil else {
-            if required { XCTFail("the shared checkpoint, PyTorch or gguf is missing") }
-            throw XCTSkip("the shared checkpoint, PyTorch or gguf is missing")
-        }
+        let checkpointDir = try Reference.requireShared("checkpoints/trm-sudoku-att")
+        let data = try Reference.requireShared("data/sudoku_eval_2000.txt")
+        try Reference.requirePython(["torch", "gguf", "yaml"])
         let gguf = dir.appendingPathComponent("trm-f32.gguf").path
         let export = try recur(["export", checkpointDir.appendingPathComponent("step_10788").path, "-o", gguf, "--type", "f32"])
         XCTAssertEqual(export.status, 0, export.stderr)
-        let check = try Subprocess.run("/usr/bin/env", ["python3", "tools/reference/check_gguf_loader.py", "--gguf", gguf,
-                                       "--checkpoint", checkpointDir.path, "--data", data.path, "--puzzles", "2", "--steps", "2",
-                                       "--tol", "1e-5"], directory: root)
+        let check = try Reference.runPython(["tools/reference/check_gguf_loader.py", "--gguf", gguf, "--checkpoint", checkpointDir.path,
+                                             "--data", data.path, "--puzzles", "2", "--steps", "2", "--tol", "1e-5"])
         XCTAssertEqual(check.status, 0, "largest differences: \(check.stdout) \(check.stderr)")
         XCTAssertTrue(check.stdout.contains("logits"), check.stdout)
     }

@@ -40,19 +40,4 @@ enum BenchTestSupport {
         let lines = src.split(separator: "\n").filter { !$0.hasPrefix("#") }.prefix(3)
         try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
     }
-
-    static func python(_ args: [String]) throws -> String {
-        let r = try Subprocess.run("/usr/bin/env", ["python3"] + args)
-        guard r.status == 0 else {
-            let message = "python3 \(args.first ?? "") failed (exit \(r.status)); cannot compute the reference"
-            if Repo.referenceRequired { throw ReferenceFailure(message: message) }
-            throw XCTSkip(message)
-        }
-        return r.stdout
-    }
-}
-
-struct ReferenceFailure: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
 }

@@ -1,6 +1,7 @@
 @testable import Bench
 import Foundation
 @testable import Runtime
+import TestSupport
 import XCTest
 
 final class DriftTests: XCTestCase {
@@ -15,7 +16,7 @@ final class DriftTests: XCTestCase {
                 p = 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
                 print(repr(p))
             """
-        let out = try BenchTestSupport.python(["-c", script] + pairs.map { "\($0.0),\($0.1)" })
+        let out = try Reference.python(["-c", script] + pairs.map { "\($0.0),\($0.1)" })
         let expected = out.split(separator: "\n").compactMap { Double($0) }
         XCTAssertEqual(expected.count, pairs.count)
         for ((a, b), want) in zip(pairs, expected) {

@@ -42,7 +42,7 @@ final class HistoryStoreTests: XCTestCase {
         let upgraded = try HistoryStore(path: path)
         XCTAssertEqual(try upgraded.schemaVersion(), HistoryStore.latestVersion)
         XCTAssertEqual(try upgraded.runs().map(\.command), ["recur bench 0"])
-        let index = try BenchTestSupport.python(["-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from sqlite_master where name='measurements_by_run'\").fetchone()[0])", path])
+        let index = try Reference.python(["-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from sqlite_master where name='measurements_by_run'\").fetchone()[0])", path])
         XCTAssertEqual(index.trimmingCharacters(in: .whitespacesAndNewlines), "1", "migration 2 ran")
     }
 
@@ -84,20 +84,20 @@ final class HistoryStoreTests: XCTestCase {
 
     func testForeignDatabaseIsRefused() throws {
         let path = dir.appendingPathComponent("foreign.sqlite").path
-        _ = try BenchTestSupport.python(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('create table notes(x)'); c.execute(\"insert into notes values ('keep me')\"); c.commit()", path])
+        _ = try Reference.python(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('create table notes(x)'); c.execute(\"insert into notes values ('keep me')\"); c.commit()", path])
         try assertRefused(path, mentions: ["notes", "not a Recur benchmark history"])
     }
 
     func testNewerSchemaIsRefused() throws {
         let path = dir.appendingPathComponent("newer.sqlite").path
         try HistoryStore(path: path).insert(Self.sampleRun())
-        _ = try BenchTestSupport.python(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('pragma user_version = 99'); c.commit()", path])
+        _ = try Reference.python(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('pragma user_version = 99'); c.commit()", path])
         try assertRefused(path, mentions: ["99", "newer"])
     }
 
     func testOtherApplicationIsRefused() throws {
         let path = dir.appendingPathComponent("otherapp.sqlite").path
-        _ = try BenchTestSupport.python(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('pragma application_id = 1234'); c.execute('pragma user_version = 1'); c.execute('create table runs(x)'); c.commit()", path])
+        _ = try Reference.python(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('pragma application_id = 1234'); c.execute('pragma user_version = 1'); c.execute('create table runs(x)'); c.commit()", path])
         try assertRefused(path, mentions: ["1234", "another program"])
     }
 }

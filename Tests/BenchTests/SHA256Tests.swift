@@ -15,7 +15,7 @@ final class SHA256Tests: XCTestCase {
             let data = Data((0..<n).map { _ in UInt8(truncatingIfNeeded: generator.next()) })
             let file = dir.appendingPathComponent("data-\(n).bin")
             try data.write(to: file)
-            let expected = try BenchTestSupport.python(["-c", "import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())", file.path])
+            let expected = try Reference.python(["-c", "import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())", file.path])
             XCTAssertEqual(try SHA256.hex(file: file.path), expected.trimmingCharacters(in: .whitespacesAndNewlines), "length \(n)")
             // Fed in uneven pieces, the streaming digest is the same.
             var s = SHA256()

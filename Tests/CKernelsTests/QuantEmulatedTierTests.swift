@@ -1,4 +1,6 @@
 import Foundation
+import Runtime
+import TestSupport
 import XCTest
 
 /// The AVX-VNNI, AVX-512 and AMX kernels compiled against plain-C stand-ins for their intrinsics
@@ -16,30 +18,14 @@ final class QuantEmulatedTierTests: XCTestCase {
         }
         let out = fm.temporaryDirectory.appendingPathComponent("recur-qcheck-\(UUID().uuidString)")
         defer { try? fm.removeItem(at: out) }
-        let build = try run("/bin/sh", [quantRepoRoot.appendingPathComponent("benchmarks/kernels/build.sh").path, out.path, "emulated"],
-                            environment: ["CC": cc])
+        let build = try Subprocess.run("/usr/bin/env", ["CC=\(cc)", "/bin/sh", "benchmarks/kernels/build.sh", out.path, "emulated"],
+                                       directory: Repo.root)
         XCTAssertEqual(build.status, 0, "build failed:\n\(build.output)")
         guard build.status == 0 else { return }
-        let check = try run(out.appendingPathComponent("qcheck_emulated").path, ["40"])
+        let check = try Subprocess.run(out.appendingPathComponent("qcheck_emulated").path, ["40"])
         XCTAssertEqual(check.status, 0, check.output)
         XCTAssertTrue(check.output.contains(" 0 mismatches"), check.output)
         XCTAssertTrue(check.output.contains("avx512(emulated)=yes"), check.output)
         XCTAssertTrue(check.output.contains("amx(emulated)=yes"), check.output)
-    }
-
-    private func run(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws
-        -> (status: Int32, output: String)
-    {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

@@ -1,5 +1,6 @@
 import CKernels
 import Foundation
+import TestSupport
 import XCTest
 
 /// The ggml block formats as Recur reads them: C decoding vs a plain Swift decoding vs the `gguf`
@@ -49,9 +50,7 @@ final class QuantFormatTests: XCTestCase {
     }
 
     func testDequantizeMatchesGGUFPackage() throws {
-        let script = quantRepoRoot.appendingPathComponent("tools/quant_dequantize_reference.py").path
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("recur-quant-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Reference.temporaryDirectory("quant")
         defer { try? FileManager.default.removeItem(at: dir) }
         var rng = QuantRandom(seed: 4)
         for format in QuantFormat.allCases {
@@ -59,39 +58,12 @@ final class QuantFormatTests: XCTestCase {
             w.setExtremeQuants(rows: [0])
             let input = dir.appendingPathComponent("\(format).bin"), output = dir.appendingPathComponent("\(format).f32")
             try Data(w.bytes).write(to: input)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", script, format.description, input.path, output.path]
-            let stderr = Pipe()
-            process.standardError = stderr
-            do { try process.run() } catch {
-                try skipOrFail("python3 not runnable: \(error)")
-                return
-            }
-            process.waitUntilExit()
-            let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            if process.terminationStatus == 127 {
-                try skipOrFail("python3 not found")
-                return
-            }
-            if process.terminationStatus == 3 {
-                try skipOrFail("gguf not installed (\(message.trimmingCharacters(in: .whitespacesAndNewlines)))")
-                return
-            }
-            XCTAssertEqual(process.terminationStatus, 0, message)
+            try Reference.python(["tools/quant_dequantize_reference.py", format.description, input.path, output.path])
             let data = try Data(contentsOf: output)
             let reference: [Float] = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
             let got = cDequantize(w)
             XCTAssertEqual(reference.count, got.count, "\(format)")
             XCTAssertEqual(bitPatterns(reference), bitPatterns(got), "\(format) differs from gguf's dequantize")
-        }
-    }
-
-    private func skipOrFail(_ reason: String) throws {
-        if ProcessInfo.processInfo.environment["RECUR_REQUIRE_REFERENCE"] == "1" {
-            XCTFail(reason)
-        } else {
-            throw XCTSkip(reason)
         }
     }
 }

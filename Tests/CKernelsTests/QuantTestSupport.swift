@@ -167,7 +167,3 @@ func quantLinear(
 
 /// Bytewise equality, so -0 vs +0 and NaN payloads count as differences.
 func bitPatterns(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
-
-/// The repository root, found from this file's path (Tests/CKernelsTests/<file>).
-let quantRepoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()

@@ -1,5 +1,6 @@
 import CKernels
 import Foundation
+import TestSupport
 import XCTest
 
 /// recur_f32_rope_tables against PyTorch's float32 RotaryEmbedding (tools/ckernels_rope_reference.py).
@@ -9,9 +10,6 @@ import XCTest
 /// accuracy) is not always correctly rounded, so the tables may differ from PyTorch's by one ulp in
 /// a few percent of the entries, and never by more.
 final class RoPETableTests: XCTestCase {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-
     func testTablesMatchPyTorch() throws {
         let cases: [(seq: Int, dim: Int, theta: Int)] = [(97, 64, 10000), (916, 64, 10000), (2048, 128, 10000),
                                                          (300, 32, 500_000), (100, 6, 10)]
@@ -44,28 +42,9 @@ final class RoPETableTests: XCTestCase {
     private struct Tables { var freqs, cos, sin: [Float] }
 
     private func pytorchTables(_ cases: [(seq: Int, dim: Int, theta: Int)]) throws -> [String: Tables] {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("recur-rope-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Reference.temporaryDirectory("rope")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.repoRoot.appendingPathComponent("tools/ckernels_rope_reference.py").path,
-                             dir.path] + cases.map { "\($0.seq):\($0.dim):\($0.theta)" }
-        let stderr = Pipe()
-        process.standardError = stderr
-        try process.run()
-        let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        if process.terminationStatus == 3 || process.terminationStatus == 127 {
-            if ProcessInfo.processInfo.environment["RECUR_REQUIRE_REFERENCE"] == "1" {
-                XCTFail("PyTorch reference required but unavailable: \(message)")
-            }
-            throw XCTSkip("torch not installed (\(message.trimmingCharacters(in: .whitespacesAndNewlines)))")
-        }
-        guard process.terminationStatus == 0 else {
-            XCTFail("ckernels_rope_reference.py failed: \(message)")
-            throw XCTSkip("reference failed")
-        }
+        try Reference.python(["tools/ckernels_rope_reference.py", dir.path] + cases.map { "\($0.seq):\($0.dim):\($0.theta)" })
         func read(_ name: String) throws -> [Float] {
             let data = try Data(contentsOf: dir.appendingPathComponent(name))
             return data.withUnsafeBytes { raw in

@@ -1,5 +1,6 @@
 import Export
 import Foundation
+import TestSupport
 import XCTest
 
 /// The official TRM Sudoku checkpoint in <repo>/../shared, against torch.load and yaml.safe_load.
@@ -12,15 +13,8 @@ final class CheckpointSharedTests: XCTestCase {
         "_orig_mod.model.inner.L_level.layers.1.self_attn.o_proj.weight",
     ]
 
-    private func requireShared(_ url: URL) throws {
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("shared checkpoint not present at <repo>/../shared (\(url.lastPathComponent))")
-        }
-    }
-
     func testCheckpointMatchesTorchLoad() throws {
-        let checkpoint = CheckpointFixtures.sharedCheckpoint
-        try requireShared(checkpoint)
+        let checkpoint = try Reference.requireShared("checkpoints/trm-sudoku-att/step_10788")
         let folder = try CheckpointFixtures.temporaryFolder("shared-checkpoint")
         defer { try? FileManager.default.removeItem(at: folder) }
         try CheckpointFixtures.runPython("dump_checkpoint.py", [checkpoint.path, folder.path] + Self.sampled)
@@ -37,8 +31,7 @@ final class CheckpointSharedTests: XCTestCase {
     }
 
     func testConfigMatchesSafeLoad() throws {
-        let config = CheckpointFixtures.sharedConfig
-        try requireShared(config)
+        let config = try Reference.requireShared("checkpoints/trm-sudoku-att/all_config.yaml")
         let reference = try CheckpointFixtures.runPython("dump_yaml.py", [config.path])
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let loaded = try TrainingConfig.load(config.path)

@@ -1,22 +1,13 @@
 import Export
 import Foundation
+import TestSupport
 import XCTest
 
 /// Runs the Python fixture makers in tools/checkpoint once per test process and reads what they
 /// say torch reports, so every expected value comes from PyTorch itself.
 enum CheckpointFixtures {
-    static let repoRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let sharedRoot = repoRoot.deletingLastPathComponent().appendingPathComponent("shared")
-    static let sharedCheckpoint = sharedRoot.appendingPathComponent("checkpoints/trm-sudoku-att/step_10788")
-    static let sharedConfig = sharedRoot.appendingPathComponent("checkpoints/trm-sudoku-att/all_config.yaml")
-
     private static let lock = NSLock()
     private static var generated: [String: URL] = [:]
-
-    static var referenceRequired: Bool {
-        ProcessInfo.processInfo.environment["RECUR_REQUIRE_REFERENCE"] == "1"
-    }
 
     /// A fresh folder under the system temporary directory; the caller removes it.
     /// `inMemory` prefers /dev/shm where it exists, for tests that rewrite a file hundreds of times.
@@ -30,39 +21,11 @@ enum CheckpointFixtures {
         return url
     }
 
-    /// Runs `tools/checkpoint/<script>` with `arguments`; exit status 77 (a missing Python package)
-    /// becomes XCTSkip, or a failure when RECUR_REQUIRE_REFERENCE=1.
+    /// Runs `tools/checkpoint/<script>` with `arguments` and returns what it printed; a missing
+    /// Python package (the scripts' exit status 77) skips, or fails when references are required.
     @discardableResult
     static func runPython(_ script: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repoRoot.appendingPathComponent("tools/checkpoint/\(script)").path] + arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        do {
-            try process.run()
-        } catch {
-            throw XCTSkip("python3 could not be started: \(error)")
-        }
-        // Read before waiting so a chatty script cannot fill the pipe and block.
-        let outData = output.fileHandleForReading.readDataToEndOfFile()
-        let errData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let stdout = String(decoding: outData, as: UTF8.self)
-        let stderr = String(decoding: errData, as: UTF8.self)
-        if process.terminationStatus == 77 {
-            let reason = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-            if referenceRequired {
-                throw FixtureError("RECUR_REQUIRE_REFERENCE=1 but \(script) cannot run: \(reason)")
-            }
-            throw XCTSkip("\(reason) (needed by tools/checkpoint/\(script))")
-        }
-        guard process.terminationStatus == 0 else {
-            throw FixtureError("tools/checkpoint/\(script) failed with status \(process.terminationStatus):\n\(stderr)")
-        }
-        return stdout
+        try Reference.python(["tools/checkpoint/\(script)"] + arguments)
     }
 
     /// The output folder of a fixture script that takes the folder as its only argument, made once.
@@ -83,11 +46,6 @@ enum CheckpointFixtures {
         if let folder = generated.removeValue(forKey: script) {
             try? FileManager.default.removeItem(at: folder)
         }
-    }
-
-    struct FixtureError: Error, CustomStringConvertible {
-        let description: String
-        init(_ description: String) { self.description = description }
     }
 }
 

@@ -11,8 +11,8 @@ final class QuantizeIdentityTests: XCTestCase {
     private static let columns = 256
 
     override func setUpWithError() throws {
-        try QuantizeReference.require()
-        folder = try QuantizeReference.temporaryDirectory()
+        try Reference.requireGGUF()
+        folder = try Reference.temporaryDirectory("quantize")
     }
 
     override func tearDownWithError() throws {

@@ -1,52 +1,15 @@
 import Foundation
+import Runtime
 import TestSupport
 import XCTest
 
 /// Runs tools/gguf/quant_reference.py (the `gguf` package's quantizers) for the Quantize tests.
 enum QuantizeReference {
-    static let repoRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    private static let probe: (ok: Bool, output: String) = {
-        let result = try? run(["python3", "-c", "import gguf, numpy"])
-        return (result?.status == 0, result?.output ?? "python3 could not be started")
-    }()
-
-    /// Skips (or, with RECUR_REQUIRE_REFERENCE=1, fails) when the `gguf` package is unavailable.
-    static func require() throws {
-        guard !probe.ok else { return }
-        let reason = "python3 with the gguf and numpy packages not installed: \(probe.output.suffix(300))"
-        if ProcessInfo.processInfo.environment["RECUR_REQUIRE_REFERENCE"] == "1" {
-            XCTFail(reason)
-            throw NSError(domain: "QuantizeTests", code: 1, userInfo: [NSLocalizedDescriptionKey: reason])
-        }
-        throw XCTSkip(reason)
-    }
-
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
+    /// Runs tools/gguf/quant_reference.py and checks that it says `VERDICT: OK`.
     static func quantReference(_ arguments: [String]) throws {
-        let script = repoRoot.appendingPathComponent("tools/gguf/quant_reference.py").path
-        let result = try run(["python3", script] + arguments)
+        let result = try Reference.runPython(["tools/gguf/quant_reference.py"] + arguments)
         XCTAssertEqual(result.status, 0, result.output)
-        XCTAssertTrue(result.output.hasSuffix("VERDICT: OK\n"), result.output)
-    }
-
-    static func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("recur-quantize-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
+        XCTAssertTrue(result.stdout.hasSuffix("VERDICT: OK\n"), result.output)
     }
 
     static func write<T>(_ values: [T], to url: URL) throws {

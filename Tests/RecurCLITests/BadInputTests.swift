@@ -1,5 +1,6 @@
 import Foundation
 import Runtime
+import TestSupport
 import XCTest
 
 /// Bad input gets a clear error naming the file, tensor or offset, a non-zero exit, and no output
@@ -70,10 +71,10 @@ final class BadInputTests: XCTestCase {
 
     /// Export refusals: the pickle that runs code, a missing tensor, a wrong shape. None leaves a file.
     func testExportRefusesBadCheckpoints() throws {
-        try CLI.requireTorch()
+        try Reference.requireTorch()
         let dir = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let made = try CLI.python(["tools/testing/make_bad_checkpoints.py", dir.path])
+        let made = try Reference.runPython(["tools/testing/make_bad_checkpoints.py", dir.path])
         XCTAssertEqual(made.status, 0, made.stderr)
         let expectations = [
             ("evil", "system"),

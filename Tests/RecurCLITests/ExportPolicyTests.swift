@@ -1,23 +1,15 @@
 import Foundation
 import Runtime
+import TestSupport
 import XCTest
 
 /// `recur export --tensor-type PATTERN=TYPE`: user rules override the default type policy per
 /// tensor, are recorded in the file, and mistakes are refused before anything is written.
 final class ExportPolicyTests: XCTestCase {
-    private var checkpoint: URL { CLI.shared.appendingPathComponent("checkpoints/trm-sudoku-att/step_10788") }
-
-    private func requireCheckpoint() throws {
-        guard FileManager.default.fileExists(atPath: checkpoint.path) else {
-            if ProcessInfo.processInfo.environment["RECUR_REQUIRE_REFERENCE"] == "1" {
-                XCTFail("\(checkpoint.path) is missing")
-            }
-            throw XCTSkip("the shared checkpoint is not beside the repository")
-        }
-    }
+    private func requireCheckpoint() throws -> URL { try Reference.requireShared("checkpoints/trm-sudoku-att/step_10788") }
 
     func testRulesOverrideTheDefaultPolicy() throws {
-        try requireCheckpoint()
+        let checkpoint = try requireCheckpoint()
         let dir = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("mixed.gguf")
@@ -47,7 +39,7 @@ final class ExportPolicyTests: XCTestCase {
     }
 
     func testBadRulesAreRefusedAndWriteNothing() throws {
-        try requireCheckpoint()
+        let checkpoint = try requireCheckpoint()
         let dir = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("never.gguf")

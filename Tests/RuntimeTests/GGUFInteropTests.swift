@@ -1,5 +1,6 @@
 import Foundation
 import Runtime
+import TestSupport
 import XCTest
 
 /// Interoperability with the reference implementation, the `gguf` Python package, both ways.
@@ -7,8 +8,8 @@ final class GGUFInteropTests: XCTestCase {
     private var folder: URL!
 
     override func setUpWithError() throws {
-        try GGUFTestSupport.requireReferencePython()
-        folder = try GGUFTestSupport.temporaryDirectory("gguf-interop")
+        try Reference.requireGGUF()
+        folder = try Reference.temporaryDirectory("gguf-interop")
     }
 
     override func tearDownWithError() throws {
@@ -63,7 +64,7 @@ final class GGUFInteropTests: XCTestCase {
             wrongTensors[2]["type"] = "F16"
             let bad = folder.appendingPathComponent("tampered-\(alignment).json")
             try GGUFTestSupport.writeJSON(["alignment": alignment, "metadata": tampered, "tensors": wrongTensors], to: bad)
-            let result = try GGUFTestSupport.run(["python3", GGUFTestSupport.script("check_recur_file.py"), bad.path, path])
+            let result = try Reference.runPython(["tools/gguf/check_recur_file.py", bad.path, path])
             XCTAssertNotEqual(result.status, 0)
             for fragment in ["test.u8: types", "test.i8: stored bytes", "f16.matrix: shape", "bf16.cube: type", "VERDICT: FAIL"] {
                 XCTAssertTrue(result.output.contains(fragment), "'\(fragment)' missing from:\n\(result.output)")

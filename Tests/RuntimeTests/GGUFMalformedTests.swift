@@ -1,5 +1,6 @@
 import Foundation
 import Runtime
+import TestSupport
 import XCTest
 
 /// Bad input gives a typed error naming the file and the offset or tensor, never a crash,
@@ -8,7 +9,7 @@ final class GGUFMalformedTests: XCTestCase {
     private var folder: URL!
 
     override func setUpWithError() throws {
-        folder = try GGUFTestSupport.temporaryDirectory("gguf-malformed")
+        folder = try Repo.temporaryDirectory("recur-gguf-malformed")
     }
 
     override func tearDownWithError() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Runtime
+import TestSupport
 import XCTest
 
 /// Recur writes a file and reads it back: metadata, shapes, types, offsets and values survive,
@@ -8,7 +9,7 @@ final class GGUFRoundTripTests: XCTestCase {
     private var folder: URL!
 
     override func setUpWithError() throws {
-        folder = try GGUFTestSupport.temporaryDirectory("gguf-roundtrip")
+        folder = try Repo.temporaryDirectory("recur-gguf-roundtrip")
     }
 
     override func tearDownWithError() throws {

@@ -3,58 +3,13 @@ import Runtime
 import TestSupport
 import XCTest
 
-/// Shared pieces of the GGUF tests: temporary folders, the Python reference runner, the JSON
+/// Shared pieces of the GGUF tests: the Python reference runner, the JSON
 /// manifest both sides exchange (see tools/gguf/manifest.py) and a small valid sample file.
 enum GGUFTestSupport {
-    static let repoRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    static func script(_ name: String) -> String {
-        repoRoot.appendingPathComponent("tools/gguf/\(name)").path
-    }
-
-    static func temporaryDirectory(_ label: String) throws -> URL {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("recur-\(label)-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-
-    // MARK: Python reference
-
-    private static let pythonProbe: (ok: Bool, output: String) = {
-        let result = try? run(["python3", "-c", "import gguf, numpy"])
-        return (result?.status == 0, result?.output ?? "python3 could not be started")
-    }()
-
-    /// Skips (or, with RECUR_REQUIRE_REFERENCE=1, fails) when the `gguf` package is unavailable.
-    static func requireReferencePython() throws {
-        guard !pythonProbe.ok else { return }
-        let reason = "python3 with the gguf and numpy packages not installed: \(pythonProbe.output.suffix(300))"
-        if ProcessInfo.processInfo.environment["RECUR_REQUIRE_REFERENCE"] == "1" {
-            XCTFail(reason)
-            throw NSError(domain: "GGUFTests", code: 1, userInfo: [NSLocalizedDescriptionKey: reason])
-        }
-        throw XCTSkip(reason)
-    }
-
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     /// Runs a tools/gguf script and returns its output when its last line is `VERDICT: <expected>`.
     static func runReference(_ name: String, _ arguments: [String], expect verdict: String) throws -> String {
-        let result = try run(["python3", script(name)] + arguments)
-        let last = result.output.split(separator: "\n").last.map(String.init) ?? ""
+        let result = try Reference.runPython(["tools/gguf/\(name)"] + arguments)
+        let last = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
         XCTAssertEqual(result.status, 0, "\(name) failed:\n\(result.output)")
         XCTAssertEqual(last, "VERDICT: \(verdict)", "\(name) output:\n\(result.output)")
         return result.output
