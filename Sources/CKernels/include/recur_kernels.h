@@ -67,7 +67,7 @@ int recur_get_num_threads(void);
 // softmax, SwiGLU, exp, attention); Tests/CKernelsTests states those tolerances.
 
 // y[m, n] = x[m, k] * w[n, k]^T  (a linear layer without bias; OpenBLAS cblas_sgemm on fixed
-// 256x128 output tiles spread over the threads).
+// 2048 x 64 output tiles spread over the threads).
 void recur_f32_linear(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
 // y[m, n] = x[m, k] * w[n, k]^T + bias[n]
 void recur_f32_linear_bias(const float *x, const float *w, const float *bias, float *y,
