@@ -30,13 +30,22 @@ public struct DriftReport: Sendable, Codable {
 }
 
 public enum Drift {
-    /// Runs `model` with Q-head halting on every puzzle, keeping each step's logits.
-    public static func run(_ model: RecursiveModel, lines: [SudokuLine], batch: Int, threads: Int, maxSteps: Int? = nil) throws -> [ModelOutput] {
+    /// Runs `model` with Q-head halting on every puzzle, keeping each step's logits. `progress`
+    /// hears how many puzzles have halted so far; once `stop` is set, the next puzzle to halt
+    /// throws `BenchInterrupted`.
+    public static func run(_ model: RecursiveModel, lines: [SudokuLine], batch: Int, threads: Int, maxSteps: Int? = nil,
+                           stop: StopFlag? = nil, progress: ((Int) -> Void)? = nil) throws -> [ModelOutput] {
         let inputs = lines.map { ModelInput(tokens: $0.puzzle.tokens) }
         let runner = try ACTRunner(model: model, batchSize: batch, policy: .qHead, maxSteps: maxSteps, threads: threads)
         runner.recordLogits = true
         var outputs = [ModelOutput?](repeating: nil, count: inputs.count)
-        try runner.run(inputs) { outputs[$0.index] = $0 }
+        var halted = 0
+        try runner.run(inputs) {
+            outputs[$0.index] = $0
+            halted += 1
+            progress?(halted)
+            if stop?.isSet == true { throw BenchInterrupted() }
+        }
         return outputs.compactMap { $0 }
     }
 

@@ -87,7 +87,18 @@ struct DriftCommand: ParsableCommand {
             BenchMeasurement(engine: "recur", modelPath: v.path, modelSHA256: v.sha256, modelType: v.type.name, threads: threads,
                              batch: batch, halt: "qhead", puzzles: lines.count, repetitions: 1, figures: figures)
         }
-        let refOutputs = try Drift.run(ref, lines: lines, batch: batch, threads: threads, maxSteps: maxSteps)
+        /// The model's outputs, or nil when Ctrl-C stopped it part way.
+        func solve(_ model: RecursiveModel, _ name: String) throws -> [ModelOutput]? {
+            defer { BenchSupport.endProgress() }
+            do {
+                return try Drift.run(model, lines: lines, batch: batch, threads: threads, maxSteps: maxSteps, stop: stop) {
+                    BenchSupport.progress("\(name): \($0)/\(lines.count) puzzles")
+                }
+            } catch is BenchInterrupted {
+                return nil
+            }
+        }
+        guard let refOutputs = try solve(ref, "\(refVariant.type.name) reference") else { throw ExitCode(130) }
         var refStats = SolveStats()
         for (out, line) in zip(refOutputs, lines) { refStats.add(prediction: out.prediction, steps: out.steps, line: line) }
         row("\(refVariant.type.name) (reference)", refStats, nil)
@@ -99,10 +110,9 @@ struct DriftCommand: ParsableCommand {
             guard candidate.config.seqLen == ref.config.seqLen, candidate.config.vocabSize == ref.config.vocabSize else {
                 throw CLIError("\(v.path) and \(referencePath) differ in tokens per input or vocabulary")
             }
-            let outputs = try Drift.run(candidate, lines: lines, batch: batch, threads: threads, maxSteps: maxSteps)
-            if stop.isSet { break }
-            let report = Drift.compare(reference: refOutputs, candidate: outputs, lines: lines, vocab: ref.config.vocabSize)
             let name = v.derived ? v.type.name : URL(fileURLWithPath: v.path).lastPathComponent
+            guard let outputs = try solve(candidate, name) else { break }
+            let report = Drift.compare(reference: refOutputs, candidate: outputs, lines: lines, vocab: ref.config.vocabSize)
             row(name, report.candidate, report)
             reports[v.derived ? v.type.name : v.path] = report
             run.measurements.append(measurement(v, report.figures))

@@ -115,6 +115,28 @@ final class BenchCLITests: XCTestCase {
         XCTAssertLessThan(m.repetitions, 100000)
     }
 
+    /// Ctrl-C during a drift run stops the model that is running within a step, rather than after
+    /// the whole puzzle file; with the reference unfinished there is nothing to report or keep.
+    /// The shipped model on 320 puzzles takes many seconds, so the reference is mid-run at Ctrl-C.
+    func testCtrlCStopsDriftPartWay() throws {
+        let shipped = Repo.root.appendingPathComponent("models/trm-sudoku-att-q8_0.gguf").path
+        let samples = try String(contentsOf: Repo.root.appendingPathComponent("models/sudoku-samples.txt"), encoding: .utf8)
+        let many = dir.appendingPathComponent("many.txt")
+        try String(repeating: samples, count: 40).write(to: many, atomically: true, encoding: .utf8)
+        let p = try launch(["bench", "drift", "--reference", shipped, "--model", shipped, "--threads", "1", "--input", many.path,
+                            "--history", history])
+        Thread.sleep(forTimeInterval: 2)
+        kill(p.pid, SIGINT)
+        let r = p.wait()
+        XCTAssertEqual(r.status, 130, r.stderr)
+        XCTAssertTrue(r.stderr.contains("interrupted"), r.stderr)
+        XCTAssertTrue(r.stdout.contains("on 320 puzzles"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("(reference)"), "the reference ran to the end after Ctrl-C:\n\(r.stdout)")
+        if FileManager.default.fileExists(atPath: history) {
+            XCTAssertEqual(try HistoryStore(path: history).runs().count, 0, "an unfinished reference leaves no run")
+        }
+    }
+
     func testSameRunPyTorchBaseline() throws {
         try Reference.requirePython(["torch", "gguf", "yaml"])
         let r = try recur(["bench", "--model", model, "--threads", "1", "--batch", "2", "--repetitions", "2", "--halt", "max",
