@@ -10,8 +10,7 @@ enum BenchSupport {
             throw CLIError("no puzzles given and models/sudoku-samples.txt was not found; pass --input FILE")
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("\(path): cannot read the file") }
-        var lines = try SudokuLine.parseFile(String(decoding: data, as: UTF8.self), name: path)
-        if let limit { lines = Array(lines.prefix(max(limit, 0))) }
+        let lines = try SudokuLine.parseFile(String(decoding: data, as: UTF8.self), name: path, limit: limit.map { max($0, 0) })
         guard !lines.isEmpty else { throw CLIError("\(path): no puzzles found") }
         return (path, lines)
     }

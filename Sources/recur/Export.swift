@@ -109,7 +109,7 @@ struct Export: ParsableCommand {
             (calibration, steps) = try QHeadCalibration.load(path: calibrationStates, hidden: head.hidden, limit: calibrateLimit)
         } else if let calibrate {
             let text = String(decoding: FileManager.default.contents(atPath: calibrate) ?? Data(), as: UTF8.self)
-            let lines = try SudokuLine.parseFile(text, name: calibrate).prefix(Swift.max(calibrateLimit, 1))
+            let lines = try SudokuLine.parseFile(text, name: calibrate, limit: Swift.max(calibrateLimit, 1))
             guard !lines.isEmpty else { throw CLIError("\(calibrate): no puzzles found") }
             let model = try RecursiveModel(path: base)
             calibration = try QHeadCalibration.record(model: model, inputs: lines.map { ModelInput(tokens: $0.puzzle.tokens) },

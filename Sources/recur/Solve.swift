@@ -67,8 +67,7 @@ struct Solve: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: input) else { throw CLIError("\(input): cannot read the file") }
             text = String(decoding: data, as: UTF8.self)
         }
-        var lines = try SudokuLine.parseFile(text, name: input == "-" ? "stdin" : input)
-        if let limit { lines = Array(lines.prefix(Swift.max(limit, 0))) }
+        let lines = try SudokuLine.parseFile(text, name: input == "-" ? "stdin" : input, limit: limit.map { Swift.max($0, 0) })
         guard !lines.isEmpty else { throw CLIError("\(input): no puzzles found") }
         if check, let missing = lines.firstIndex(where: { $0.solution == nil }) {
             throw CLIError("--check needs a solution on every line; puzzle \(missing + 1) has none")

@@ -105,6 +105,8 @@ final class BadInputTests: XCTestCase {
             ("\(String(repeating: ".", count: 81))\n123\n", ":2:"),
             ("\(String(repeating: ".", count: 80))x\n", "position 81"),
             ("11\(String(repeating: ".", count: 79))\n", "no solution"),
+            // A digit with a combining accent: one character, and not a digit (it used to trap).
+            ("5\u{301}\(String(repeating: ".", count: 80))\n", "position 1"),
         ]
         for (input, mention) in cases {
             let r = try CLI.run(["solve", "--input", "-"], stdin: input)

@@ -12,19 +12,31 @@ public struct Sudoku: Sendable, Equatable {
 
     /// Parses 81 characters: `1`-`9` for givens, `.` or `0` for blanks.
     public init(parsing text: Substring) throws {
+        // The cells are 81 bytes; anything else is an error, which the Character walk below names
+        // the way a reader counts (a multi-byte letter is one character).
+        var bytes = [UInt8](repeating: 0, count: Sudoku.cellCount)
+        var count = 0
+        for byte in text.utf8 {
+            guard count < Sudoku.cellCount, byte == UInt8(ascii: ".") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else {
+                count = -1
+                break
+            }
+            bytes[count] = byte == UInt8(ascii: ".") ? 0 : byte - UInt8(ascii: "0")
+            count += 1
+        }
+        if count == Sudoku.cellCount {
+            cells = bytes
+            return
+        }
         guard text.count == Sudoku.cellCount else {
             throw SudokuError.badLength(found: text.count)
         }
-        var cells: [UInt8] = []
-        cells.reserveCapacity(Sudoku.cellCount)
-        for (i, ch) in text.enumerated() {
-            switch ch {
-            case ".", "0": cells.append(0)
-            case "1"..."9": cells.append(UInt8(ch.asciiValue! - 48))
-            default: throw SudokuError.badCharacter(ch, position: i + 1)
-            }
+        // A digit with a combining mark sorts between "1" and "9" but is no digit: test ASCII.
+        for (i, ch) in text.enumerated() where !(ch.isASCII && (ch == "." || ch.isWholeNumber)) {
+            throw SudokuError.badCharacter(ch, position: i + 1)
         }
-        self.cells = cells
+        // 81 ASCII cells are 81 bytes, which the fast path took; kept so no input can trap.
+        throw SudokuError.badLength(found: text.utf8.count)
     }
 
     /// Model tokens for this grid.
@@ -53,12 +65,14 @@ public struct Sudoku: Sendable, Equatable {
     /// Throws when two givens clash in a row, column or box: no solution can exist.
     public func checkGivens() throws {
         for (u, unit) in Sudoku.units.enumerated() {
-            var seen = Set<UInt8>()
+            var seen: UInt16 = 0 // bit d: digit d seen
             for i in unit where cells[i] != 0 {
-                if !seen.insert(cells[i]).inserted {
+                let bit = UInt16(1) << cells[i]
+                if seen & bit != 0 {
                     let kind = ["row", "column", "box"][u / 9]
                     throw SudokuError.impossible("digit \(cells[i]) appears twice in \(kind) \(u % 9 + 1)")
                 }
+                seen |= bit
             }
         }
     }
@@ -66,7 +80,8 @@ public struct Sudoku: Sendable, Equatable {
     /// True when every cell holds a digit and every unit holds 1...9 once.
     public var isComplete: Bool {
         guard !cells.contains(0) else { return false }
-        return Sudoku.units.allSatisfy { unit in Set(unit.map { cells[$0] }).count == 9 }
+        let allDigits: UInt16 = 0b11_1111_1110
+        return Sudoku.units.allSatisfy { unit in unit.reduce(UInt16(0)) { $0 | UInt16(1) << cells[$1] } == allDigits }
     }
 
     /// A valid solution of `puzzle`: complete, by the rules, and keeping every given.
@@ -110,10 +125,20 @@ public struct SudokuLine: Sendable, Equatable {
     public var puzzle: Sudoku
     public var solution: Sudoku?
 
-    /// Parses a whole file; errors name the 1-based line number. Blank lines and `#` comments are skipped.
-    public static func parseFile(_ text: String, name: String) throws -> [SudokuLine] {
+    /// Parses a file; errors name the 1-based line number. Blank lines and `#` comments are skipped.
+    /// With `limit`, reading stops after that many puzzles (lines past them are not looked at).
+    public static func parseFile(_ text: String, name: String, limit: Int? = nil) throws -> [SudokuLine] {
         var result: [SudokuLine] = []
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Lines end at LF bytes, so CRLF files work too: the CR goes with the trimmed blanks.
+        // (Splitting on the Character "\n" would not: Swift reads CR LF as one Character.)
+        let bytes = text.utf8
+        var start = bytes.startIndex, n = 0
+        while start < bytes.endIndex {
+            if let limit, result.count >= limit { break }
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
+            let raw = Substring(bytes[start..<end])
+            start = end < bytes.endIndex ? bytes.index(after: end) : end
+            n += 1
             let line = raw.trimmingCharacters(in: " \t\r")
             if line.isEmpty || line.hasPrefix("#") { continue }
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
@@ -129,7 +154,7 @@ public struct SudokuLine: Sendable, Equatable {
                 }
                 result.append(SudokuLine(puzzle: puzzle, solution: solution))
             } catch let error as SudokuError {
-                throw ModelError.badInput("\(name):\(n + 1): \(error)")
+                throw ModelError.badInput("\(name):\(n): \(error)")
             }
         }
         return result
