@@ -94,7 +94,9 @@ struct Solve: ParsableCommand {
             }
             selection = .custom(head)
         }
-        let runner = try ACTRunner(model: net, batchSize: batch, policy: policy, maxSteps: maxSteps, threads: threads, qhead: selection)
+        // A batch larger than the input only costs memory: the slots past the last puzzle stay empty.
+        let runner = try ACTRunner(model: net, batchSize: Swift.min(batch, lines.count), policy: policy, maxSteps: maxSteps,
+                                   threads: threads, qhead: selection)
         runner.recordEveryStep = trace
         if profile { runner.profile = OpProfile() }
         let inputs = lines.map { ModelInput(tokens: $0.puzzle.tokens) }

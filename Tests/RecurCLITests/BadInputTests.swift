@@ -100,6 +100,24 @@ final class BadInputTests: XCTestCase {
         XCTAssertTrue(inspect.stdout.contains("L.blk.1.ffn_down.weight"), inspect.stdout)
     }
 
+    /// A thread count or batch the machine cannot take is refused before anything is allocated (a
+    /// batch of 10^8 used to trap in an allocation, 100000 threads never came back); a batch
+    /// larger than the input is cut to the input (--batch 4000 on 8 puzzles held 15 GiB).
+    func testThreadAndBatchLimits() throws {
+        let threads = try CLI.run(["solve", "--input", "models/sudoku-samples.txt", "--threads", "100000"])
+        XCTAssertNotEqual(threads.status, 0)
+        XCTAssertTrue(threads.stderr.contains("threads must be at most 1024, got 100000"), threads.stderr)
+
+        let wide = try CLI.run(["solve", "--input", "models/sudoku-samples.txt", "--batch", "100000000", "--halt", "max", "--max-steps", "1"])
+        XCTAssertEqual(wide.status, 0, wide.stderr)
+        XCTAssertTrue(wide.stdout.contains("batch <= 8,"), wide.stdout)
+
+        let model = try RecursiveModel(path: Repo.root.appendingPathComponent("models/trm-sudoku-att-q8_0.gguf").path)
+        XCTAssertThrowsError(try ACTRunner(model: model, batchSize: 1 << 40, policy: .qHead)) {
+            XCTAssertTrue("\($0)".contains("needs at least") && "\($0)".contains("GiB of working memory"), "\($0)")
+        }
+    }
+
     func testMalformedPuzzleLinesNameTheLine() throws {
         let cases = [
             ("\(String(repeating: ".", count: 81))\n123\n", ":2:"),

@@ -1,5 +1,6 @@
 import CKernels
 import Dispatch
+import Foundation
 
 /// One puzzle for the model: `seqLen` token ids and a puzzle identifier.
 public struct ModelInput: Sendable, Equatable {
@@ -73,6 +74,9 @@ public final class ACTRunner {
     private let q: FloatBuffer
     private let headSession: QHeadSession?
 
+    /// The most threads a runner takes.
+    public static let maxThreads = 1024
+
     /// - Parameters:
     ///   - maxSteps: ACT step cap; defaults to the model's `halt_max_steps`.
     ///   - qhead: which halting head runs (default: the attached one if the file has it).
@@ -82,13 +86,28 @@ public final class ACTRunner {
         let steps = maxSteps ?? model.config.haltMaxSteps
         guard steps >= 1 else { throw ModelError.badInput("max steps must be at least 1, got \(steps)") }
         guard threads >= 1 else { throw ModelError.badInput("threads must be at least 1, got \(threads)") }
+        // Every thread gets its own attention scratch and spins at each barrier: at 4096 threads one
+        // ACT step of the Sudoku TRM took a minute and 1.2 GB on 2 cores, at 100000 it never came back.
+        guard threads <= Self.maxThreads else {
+            throw ModelError.badInput("threads must be at most \(Self.maxThreads), got \(threads)")
+        }
+        let c = model.config
+        // A lower bound of what the batch needs (the three state buffers, the gate/up activations and
+        // the logits), so an absurd batch is refused here rather than trapping in an allocation or
+        // being killed for memory part way.
+        let floatsPerSample = Double(c.totalSeqLen) * Double(3 * c.hiddenSize + 2 * c.feedForwardLength) + Double(c.seqLen * c.vocabSize)
+        let bytes = 4 * floatsPerSample * Double(batchSize)
+        let physical = Double(ProcessInfo.processInfo.physicalMemory)
+        guard bytes < physical else {
+            throw ModelError.badInput(String(format: "batch size %d needs at least %.1f GiB of working memory, more than this machine's %.1f GiB",
+                                             batchSize, bytes / 1_073_741_824, physical / 1_073_741_824))
+        }
         recur_set_num_threads(Int32(threads))
         self.model = model
         self.batchSize = batchSize
         self.policy = policy
         self.maxSteps = steps
         self.threads = threads
-        let c = model.config
         let state = batchSize * c.totalSeqLen * c.hiddenSize
         ws = Workspace(config: c, capacity: batchSize, threads: threads, quantScratchBytes: model.quantScratchBytes(batch: batchSize),
                        swigluBuffer: model.needsSwiGLUBuffer)
