@@ -64,6 +64,7 @@ struct Export: ParsableCommand {
     var haltMaxSteps: Int?
 
     func run() throws {
+        try refuseOverwritingAnInput()
         if qhead == nil {
             guard fromGguf == nil else { throw CLIError("--from-gguf copies a model to attach a Q-head: pass --qhead HEAD too") }
             guard let checkpoint else { throw CLIError("pass the checkpoint file to export (or --from-gguf MODEL.gguf --qhead HEAD)") }
@@ -122,6 +123,23 @@ struct Export: ParsableCommand {
         let summary = try QHeadAttacher.attach(model: base, output: output, head: head, storage: storage, calibration: calibration,
                                                steps: steps)
         print("wrote \(summary.output): \(kind.rawValue) Q-head as \(qheadFormat.lowercased()), \(summary.headBytes) bytes of head tensors, \(calibration.count / Swift.max(head.hidden, 1)) calibration states, \(formatBytes(summary.fileBytes))")
+    }
+
+    /// The GGUF is written to a temporary file and renamed over `output`, so an output that is one
+    /// of the inputs (the same file, a link to it) would replace that input: refuse it up front.
+    private func refuseOverwritingAnInput() throws {
+        var target = stat()
+        guard stat(output, &target) == 0 else { return } // a new file can be no input
+        var inputs = [checkpoint, fromGguf, qhead, calibrate, calibrationStates, config].compactMap { $0 }
+        if config == nil, let checkpoint {
+            inputs.append(URL(fileURLWithPath: checkpoint).deletingLastPathComponent().appendingPathComponent("all_config.yaml").path)
+        }
+        for input in inputs {
+            var source = stat()
+            if stat(input, &source) == 0, source.st_dev == target.st_dev, source.st_ino == target.st_ino {
+                throw CLIError("-o \(output) is the input \(input): writing there would replace it; choose another output file")
+            }
+        }
     }
 
     private func exportModel(checkpoint: String, output: String) throws {

@@ -118,6 +118,25 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// `-o` naming an input (the checkpoint, a hard link to it, the config beside it) is refused and
+    /// the input keeps its bytes: the atomic rename used to replace the checkpoint with the GGUF.
+    func testExportRefusesToOverwriteItsInput() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let checkpoint = dir.appendingPathComponent("step_1"), config = dir.appendingPathComponent("all_config.yaml")
+        let link = dir.appendingPathComponent("step_1-link")
+        try Data("not read: the output is checked first".utf8).write(to: checkpoint)
+        try Data("arch: {}\n".utf8).write(to: config)
+        try FileManager.default.linkItem(at: checkpoint, to: link)
+        for output in [checkpoint, link, config] {
+            let before = try Data(contentsOf: output)
+            let r = try CLI.run(["export", checkpoint.path, "-o", output.path, "--type", "q8_0"])
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains("would replace it"), r.stderr)
+            XCTAssertEqual(try Data(contentsOf: output), before, output.lastPathComponent)
+        }
+    }
+
     func testMalformedPuzzleLinesNameTheLine() throws {
         let cases = [
             ("\(String(repeating: ".", count: 81))\n123\n", ":2:"),
