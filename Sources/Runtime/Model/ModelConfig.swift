@@ -169,6 +169,10 @@ public struct ModelConfig: Sendable, Equatable {
         try check(haltMaxSteps > 0, "halt_max_steps must be positive")
         try check(puzzleEmbDim <= puzzleEmbLen * hiddenSize, "puzzle_emb_ndim \(puzzleEmbDim) does not fit in \(puzzleEmbLen) positions of \(hiddenSize)")
         try check(totalSeqLen <= 1 << 16 && hiddenSize <= 1 << 16, "sizes are implausibly large")
+        // The official models run 3 x 6 cycles for 16 steps; a corrupt count would keep one ACT
+        // step (or the halting loop) running for hours instead of failing here.
+        try check(hCycles <= 1024 && lCycles <= 1024 && haltMaxSteps <= 1 << 16,
+                  "h_cycles \(hCycles), l_cycles \(lCycles) or halt_max_steps \(haltMaxSteps) is implausibly large")
         try check(normEpsilon >= 0 && normEpsilon.isFinite, "rms epsilon must be a finite non-negative number")
     }
 }
