@@ -85,7 +85,6 @@ public struct MissingReference: Error, CustomStringConvertible {
 /// A reference script ran and failed.
 public struct ReferenceFailure: Error, CustomStringConvertible {
     public let description: String
-    public init(description: String) { self.description = description }
 }
 
 extension Subprocess.Result {
