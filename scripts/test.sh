@@ -4,6 +4,6 @@
 # predictions, and the CLI end to end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --python
+scripts/setup.sh --python --llm
 swift build --build-tests
 swift test --skip-build "$@"

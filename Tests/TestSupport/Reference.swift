@@ -61,6 +61,20 @@ public enum Reference {
     /// The `gguf` package (llama.cpp's reader, writer and quantizers).
     public static func requireGGUF() throws { try requirePython(["gguf", "numpy"]) }
 
+    /// llama.cpp through its Python binding (`llama-cpp-python`): the reference for tokenization,
+    /// logits and generation of language models.
+    public static func requireLlamaCpp() throws { try requirePython(["llama_cpp", "numpy"]) }
+
+    /// The small real language model the generation tests run: SmolLM2-135M-Instruct as llama.cpp
+    /// quantized it (Q4_1, tied Q8_0 embedding), fetched by `scripts/setup.sh --llm` into .cache/llm.
+    public static func requireSmolLM() throws -> URL {
+        let url = Repo.root.appendingPathComponent(".cache/llm/SmolLM2-135M-Instruct.Q4_1.gguf")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw unavailable(".cache/llm/SmolLM2-135M-Instruct.Q4_1.gguf is missing (scripts/setup.sh --llm fetches it)")
+        }
+        return url
+    }
+
     /// `../shared/RELATIVE`, or `unavailable` when it is not beside the checkout.
     public static func requireShared(_ relative: String) throws -> URL {
         let url = shared.appendingPathComponent(relative)
