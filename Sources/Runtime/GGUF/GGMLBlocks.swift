@@ -1,14 +1,32 @@
-/// Block encoders and decoders for the ggml types Recur writes: F32, F16, BF16, Q8_0, Q4_0, Q4_1.
+import CKernels
+
+/// Block encoders and decoders for the ggml types Recur writes (F32, F16, BF16, Q8_0, Q4_0, Q4_1),
+/// plus decoders for the types it only reads (Q5_0, Q5_1 and the K-quants Q4_K, Q5_K, Q6_K).
 ///
 /// They live in Runtime (not Export) because `GGUFWriter` and `GGUFFile.floats` need them and
 /// Runtime cannot import Export. The arithmetic mirrors `gguf.quants` from the `gguf` Python
 /// package step by step in float32 (no fused multiply-add, same operation order, same tie
-/// rules) so that the bytes are identical to the reference's, not merely close.
+/// rules) so that the bytes are identical to the reference's, not merely close. The read-only
+/// types decode in C (`recur_kq_dequantize_row`, ggml's own dequantizers), which the runtime
+/// also calls per row.
 public enum GGMLBlocks {
-    /// Types `encode` and `decode` handle.
+    /// Types `encode` handles (and `decode`). This is what Recur can write, so export and
+    /// requantization offer exactly these.
     public static let supportedTypes: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1]
 
+    /// Whether `encode` (and therefore `decode`) handles `type`.
     public static func supports(_ type: GGMLType) -> Bool { supportedTypes.contains(type) }
+
+    /// Types `decode` handles: every encodable type plus those Recur reads from other tools'
+    /// files but never writes (quantizing to them well needs ggml's search for scales, and a
+    /// writer that differs from ggml's bytes would be worse than none).
+    public static let decodableTypes: [GGMLType] = supportedTypes + readOnlyTypes
+
+    /// Whether `decode` handles `type`.
+    public static func decodable(_ type: GGMLType) -> Bool { decodableTypes.contains(type) }
+
+    /// Decoded by the C row dequantizer.
+    static let readOnlyTypes: [GGMLType] = [.q5_0, .q5_1, .q4_K, .q5_K, .q6_K]
 
     /// Bytes `count` elements occupy when encoded as `type`.
     public static func encodedByteCount(_ count: Int, as type: GGMLType) throws -> Int {
@@ -63,7 +81,7 @@ public enum GGMLBlocks {
     public static func decode(
         _ bytes: UnsafeRawBufferPointer, as type: GGMLType, into out: UnsafeMutableBufferPointer<Float>
     ) throws {
-        guard supports(type) else { throw GGMLBlockError.unsupported(type: type, operation: "decoded") }
+        guard decodable(type) else { throw GGMLBlockError.unsupported(type: type, operation: "decoded") }
         let expected = try elementCount(ofBytes: bytes.count, as: type)
         guard out.count == expected else {
             throw GGMLBlockError.sizeMismatch(type: type, what: "output elements", expected: expected, actual: out.count)
@@ -89,6 +107,11 @@ public enum GGMLBlocks {
             for b in 0..<(n / 32) { decodeQ4_0(src + 18 * b, dst + 32 * b) }
         case .q4_1:
             for b in 0..<(n / 32) { decodeQ4_1(src + 20 * b, dst + 32 * b) }
+        case .q5_0, .q5_1, .q4_K, .q5_K, .q6_K:
+            // Blocks never straddle rows, so the whole tensor decodes as one long row.
+            guard recur_kq_dequantize_row(Int32(type.rawValue), src, dst, Int64(n)) == 0 else {
+                throw GGMLBlockError.unsupported(type: type, operation: "decoded")
+            }
         default:
             throw GGMLBlockError.unsupported(type: type, operation: "decoded")
         }

@@ -42,7 +42,7 @@ public enum GGUFError: Error, CustomStringConvertible, Sendable {
             return "\(path): tensor '\(tensor)': unknown ggml type id \(id) at byte offset \(offset)"
         case let .unsupportedType(path, tensor, type, operation):
             return "\(path): tensor '\(tensor)' is stored as \(type.name), which \(operation) does not support "
-                + "(supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)"
+                + "(supported: \(GGMLBlocks.decodableTypes.map(\.name).joined(separator: ", ")))"
         case let .missingTensor(path, tensor):
             return "\(path): no tensor named '\(tensor)'"
         case let .invalidWrite(path, message):
@@ -63,7 +63,9 @@ public enum GGMLBlockError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case let .unsupported(type, operation):
-            return "\(type.name) cannot be \(operation) (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)"
+            // Recur decodes more types than it encodes; name the list that applies.
+            let types = operation == "encoded" ? GGMLBlocks.supportedTypes : GGMLBlocks.decodableTypes
+            return "\(type.name) cannot be \(operation) (supported: \(types.map(\.name).joined(separator: ", ")))"
         case let .notBlockMultiple(type, count):
             return "\(type.name) stores blocks of \(type.blockSize) elements, but a row has \(count) elements"
         case let .negativeCount(type, count):

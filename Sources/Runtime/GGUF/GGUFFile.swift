@@ -99,7 +99,7 @@ public final class GGUFFile: @unchecked Sendable {
     /// A dequantized copy of the tensor's values, in storage order (row-major over `shape`).
     public func floats(_ name: String) throws -> [Float] {
         guard let info = tensor(name) else { throw GGUFError.missingTensor(path: path, tensor: name) }
-        guard GGMLBlocks.supports(info.type) else {
+        guard GGMLBlocks.decodable(info.type) else {
             throw GGUFError.unsupportedType(path: path, tensor: name, type: info.type, operation: "floats()")
         }
         do {
