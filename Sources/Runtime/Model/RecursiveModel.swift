@@ -2,7 +2,8 @@ import CKernels
 
 /// A TRM or HRM loaded from a GGUF file: the whole forward pass of one ACT step.
 ///
-/// One ACT step, as in the official code (`z` are `[batch, puzzleEmbLen + seqLen, hidden]`):
+/// One ACT step runs the description's schedule (`Schedule.recursive`), as in the official code
+/// (`z` are `[batch, puzzleEmbLen + seqLen, hidden]`):
 ///
 ///     for _ in 0..<hCycles {
 ///         for _ in 0..<lCycles { zL = L(zL + (zH + x)) }   // L: the L stack's blocks, in place
@@ -26,7 +27,13 @@ public final class RecursiveModel: @unchecked Sendable {
     let lInit: FloatBuffer
     let lStack: [Block]
     let hStack: [Block]
+    /// The blocks of each stack the schedule names.
+    let stacks: [String: [Block]]
     let rope: RopeTables?
+    /// What this model is, as data (`RecursiveFamily`): its stacks and the schedule `step` runs.
+    public let description: ModelDescription
+    /// The schedule of one ACT step, unrolled once at load.
+    let schedulePasses: [Schedule.Pass]
 
     public convenience init(path: String) throws {
         try self.init(file: GGUFFile(path: path))
@@ -52,6 +59,9 @@ public final class RecursiveModel: @unchecked Sendable {
         hStack = c.architecture == .hrm ? try (0..<c.hLayers).map { try Block(loading: "H.blk.\($0)", config: c, from: loader) } : []
         rope = c.positionEncoding == .rope && c.tokenMixer == .attention
             ? RopeTables(seq: c.totalSeqLen, headDim: c.headDim, theta: c.ropeTheta) : nil
+        description = RecursiveFamily.describe(c)
+        stacks = c.architecture == .hrm ? ["L": lStack, "H": hStack] : ["L": lStack]
+        schedulePasses = description.schedule.passes
     }
 
     /// Whether any block runs SwiGLU into a separate buffer (see `Block.hasFloatDownProjection`).
@@ -96,21 +106,32 @@ public final class RecursiveModel: @unchecked Sendable {
         }
     }
 
-    /// One ACT step for the first `batch` samples of the state buffers, in place.
+    /// One ACT step for the first `batch` samples of the state buffers, in place: the description's
+    /// schedule run pass by pass. Each pass adds its injection (`state + (a + b)`, summed left to
+    /// right as the official code does) and then runs its stack on the state.
     func step(zH: UnsafeMutablePointer<Float>, zL: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, batch: Int, ws: Workspace) {
-        let c = config
-        let n = Int64(batch * c.totalSeqLen * c.hiddenSize)
-        let hBlocks = c.architecture == .hrm ? hStack : lStack
-        for _ in 0..<c.hCycles {
-            for _ in 0..<c.lCycles {
-                ws.time(.inject) {
-                    recur_f32_add(zH, input, ws.injection.pointer, n)
-                    recur_f32_add(zL, ws.injection.pointer, zL, n)
-                }
-                for block in lStack { block.forward(zL, batch: batch, config: c, rope: rope, ws: ws) }
+        let n = Int64(batch * config.totalSeqLen * config.hiddenSize)
+        func state(_ name: String) -> UnsafeMutablePointer<Float> {
+            switch name {
+            case "z_H": return zH
+            case "z_L": return zL
+            case "x": return UnsafeMutablePointer(mutating: input)
+            default: preconditionFailure("the recursive schedule names an unknown state '\(name)'")
             }
-            ws.time(.inject) { recur_f32_add(zH, zL, zH, n) }
-            for block in hBlocks { block.forward(zH, batch: batch, config: c, rope: rope, ws: ws) }
+        }
+        for pass in schedulePasses {
+            let target = state(pass.state)
+            ws.time(.inject) {
+                switch pass.inject.count {
+                case 0: break
+                case 1: recur_f32_add(target, state(pass.inject[0]), target, n)
+                default:
+                    recur_f32_add(state(pass.inject[0]), state(pass.inject[1]), ws.injection.pointer, n)
+                    for extra in pass.inject.dropFirst(2) { recur_f32_add(ws.injection.pointer, state(extra), ws.injection.pointer, n) }
+                    recur_f32_add(target, ws.injection.pointer, target, n)
+                }
+            }
+            for block in stacks[pass.stack] ?? [] { block.forward(target, batch: batch, config: config, rope: rope, ws: ws) }
         }
     }
 

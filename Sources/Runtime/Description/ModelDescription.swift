@@ -1,0 +1,180 @@
+/// What a model is, as data: embeddings, block stacks, a recursion schedule over named states, and
+/// heads. Every family Recur runs (TRM, HRM, Llama-style decoders) is a value of this type, built
+/// from its GGUF file by the family's small file in `Families/` and found through `ModelFamilies`.
+/// The drivers (the ACT runner for puzzles, the generator for text) run a description; they do
+/// not know which family it came from.
+public struct ModelDescription: Sendable, Equatable {
+    /// `general.architecture`: "trm", "hrm", "llama", "qwen2", ...
+    public var architecture: String
+    public var hiddenSize: Int
+    public var vocabSize: Int
+    /// Longest sequence the model was built for (Sudoku: 81 cells; language models: the file's
+    /// `context_length`).
+    public var contextLength: Int
+    public var stacks: [StackSpec]
+    public var schedule: Schedule
+    public var heads: [HeadSpec]
+    /// Token embedding scale: TRM multiplies by sqrt(hidden), Llama by 1.
+    public var embeddingScale: Float
+    /// The norm applied to the final state before the LM head (pre-norm decoders), if any.
+    public var outputNorm: NormSpec?
+    /// Whether the LM head reuses the token embedding (tied weights).
+    public var tiedOutput: Bool
+
+    public init(architecture: String, hiddenSize: Int, vocabSize: Int, contextLength: Int, stacks: [StackSpec],
+                schedule: Schedule, heads: [HeadSpec], embeddingScale: Float, outputNorm: NormSpec?, tiedOutput: Bool) {
+        self.architecture = architecture
+        self.hiddenSize = hiddenSize
+        self.vocabSize = vocabSize
+        self.contextLength = contextLength
+        self.stacks = stacks
+        self.schedule = schedule
+        self.heads = heads
+        self.embeddingScale = embeddingScale
+        self.outputNorm = outputNorm
+        self.tiedOutput = tiedOutput
+    }
+
+    public func stack(named name: String) -> StackSpec? { stacks.first { $0.name == name } }
+
+    /// Whether the token mixers are causal (a language model driven by the generator) rather than
+    /// bidirectional over a fixed-length input (a puzzle model driven by the ACT runner).
+    public var isCausal: Bool {
+        stacks.contains { if case let .attention(a) = $0.block.mixer { return a.causal } else { return false } }
+    }
+}
+
+/// Normalization: RMS (TRM/HRM without weight, Llama with one) or LayerNorm with weight and bias.
+public struct NormSpec: Sendable, Equatable {
+    public enum Kind: String, Sendable { case rms, layer }
+    public var kind: Kind
+    public var weighted: Bool
+    public var bias: Bool
+    public var epsilon: Float
+
+    public init(kind: Kind, weighted: Bool, bias: Bool = false, epsilon: Float) {
+        self.kind = kind
+        self.weighted = weighted
+        self.bias = bias
+        self.epsilon = epsilon
+    }
+}
+
+/// Where a block normalizes: after each residual add (TRM/HRM, the original Transformer) or before
+/// each sub-layer (Llama, NSSR).
+public enum NormPlacement: String, Sendable { case pre, post }
+
+/// How positions enter attention.
+public enum PositionSpec: Sendable, Equatable {
+    case none
+    /// A learned table added to the input embedding.
+    case learned
+    /// Rotary embedding of the first `dimensions` of each head with frequency base `base`.
+    case rope(base: Float, dimensions: Int, layout: RopeLayout)
+}
+
+public enum RopeLayout: String, Sendable {
+    /// Element i pairs with i + dims/2 (`rotate_half`: TRM, NeoX, Qwen2).
+    case halves
+    /// Element 2i pairs with 2i + 1 (llama.cpp's `llama` files, whose Q/K rows are permuted so).
+    case pairs
+}
+
+public struct AttentionSpec: Sendable, Equatable {
+    public enum Projection: String, Sendable {
+        /// One `attn_qkv` matrix.
+        case fused
+        /// `attn_q`, `attn_k`, `attn_v` (joined into one matrix at load).
+        case split
+    }
+
+    public var causal: Bool
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    public var projection: Projection
+    /// Q, K and V biases (Qwen2).
+    public var biases: Bool
+    public var positions: PositionSpec
+
+    public init(causal: Bool, heads: Int, kvHeads: Int, headDim: Int, projection: Projection, biases: Bool, positions: PositionSpec) {
+        self.causal = causal
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.projection = projection
+        self.biases = biases
+        self.positions = positions
+    }
+
+    /// Width of the joined projection: queries, then keys, then values.
+    public var qkvWidth: Int { (heads + 2 * kvHeads) * headDim }
+}
+
+public enum TokenMixer: Sendable, Equatable {
+    case attention(AttentionSpec)
+    /// TRM's `mlp_t`: a SwiGLU over the sequence axis of width `width`.
+    case mlpT(width: Int)
+}
+
+public enum ChannelMLP: String, Sendable {
+    /// down(silu(gate(x)) * up(x))
+    case swiglu
+    case gelu
+    case relu
+}
+
+/// One block's parts, shared by every block of a stack.
+public struct BlockSpec: Sendable, Equatable {
+    public var norm: NormSpec
+    public var placement: NormPlacement
+    public var mixer: TokenMixer
+    public var mlp: ChannelMLP
+    public var mlpWidth: Int
+
+    public init(norm: NormSpec, placement: NormPlacement, mixer: TokenMixer, mlp: ChannelMLP, mlpWidth: Int) {
+        self.norm = norm
+        self.placement = placement
+        self.mixer = mixer
+        self.mlp = mlp
+        self.mlpWidth = mlpWidth
+    }
+}
+
+/// A stack of `layers` blocks whose tensors are `<tensorPrefix>.N.*` (`L.blk.0.ffn_up.weight`,
+/// `blk.3.attn_q.weight`).
+public struct StackSpec: Sendable, Equatable {
+    public var name: String
+    public var tensorPrefix: String
+    public var layers: Int
+    public var block: BlockSpec
+
+    public init(name: String, tensorPrefix: String, layers: Int, block: BlockSpec) {
+        self.name = name
+        self.tensorPrefix = tensorPrefix
+        self.layers = layers
+        self.block = block
+    }
+}
+
+/// A head reads a named state: the LM head every position of z_H (after the puzzle prefix), the
+/// TRM Q-head position 0 of z_H.
+public struct HeadSpec: Sendable, Equatable {
+    public enum Kind: String, Sendable { case lm, halting }
+    public enum Positions: Sendable, Equatable {
+        /// Every position from `offset` on.
+        case from(Int)
+        /// One position.
+        case at(Int)
+    }
+
+    public var kind: Kind
+    public var state: String
+    public var positions: Positions
+
+    public init(kind: Kind, state: String, positions: Positions) {
+        self.kind = kind
+        self.state = state
+        self.positions = positions
+    }
+}

@@ -1,0 +1,70 @@
+/// The recursion schedule: which stack runs on which state, with which injection, how many times.
+///
+/// TRM, HRM and a flat decoder are three values of this type:
+///
+///     TRM:  repeat(H) { repeat(L) { z_L = L(z_L + (z_H + x)) };  z_H = L(z_H + z_L) }
+///     HRM:  repeat(H) { repeat(L) { z_L = L(z_L + (z_H + x)) };  z_H = H(z_H + z_L) }
+///     flat: h = main(h)
+///
+/// An injection adds its states, summed left to right, to the updated state before the stack runs
+/// (`state + (a + b)`, the official TRM order). Each pass of a stack is one *virtual layer*: a
+/// causal model keeps one KV-cache entry per virtual layer and block.
+public struct Schedule: Sendable, Equatable {
+    public indirect enum Step: Sendable, Equatable {
+        case pass(Pass)
+        case repeated(Int, [Step])
+    }
+
+    public struct Pass: Sendable, Equatable {
+        public var stack: String
+        public var state: String
+        public var inject: [String]
+
+        public init(stack: String, state: String, inject: [String] = []) {
+            self.stack = stack
+            self.state = state
+            self.inject = inject
+        }
+    }
+
+    public var steps: [Step]
+
+    public init(_ steps: [Step]) { self.steps = steps }
+
+    /// Every pass in execution order, repeats unrolled.
+    public var passes: [Pass] {
+        func unroll(_ steps: [Step]) -> [Pass] {
+            steps.flatMap { step -> [Pass] in
+                switch step {
+                case let .pass(p): return [p]
+                case let .repeated(n, body): return Array(repeating: unroll(body), count: max(n, 0)).flatMap { $0 }
+                }
+            }
+        }
+        return unroll(steps)
+    }
+
+    /// Every state the schedule updates or reads, in first-use order.
+    public var states: [String] {
+        var seen: [String] = []
+        for p in passes {
+            for s in [p.state] + p.inject where !seen.contains(s) { seen.append(s) }
+        }
+        return seen
+    }
+
+    /// The TRM/HRM schedule of one ACT step; `hStack` is the L stack's name again for TRM.
+    public static func recursive(hCycles: Int, lCycles: Int, lStack: String, hStack: String, input: String = "x") -> Schedule {
+        Schedule([
+            .repeated(hCycles, [
+                .repeated(lCycles, [.pass(Pass(stack: lStack, state: "z_L", inject: ["z_H", input]))]),
+                .pass(Pass(stack: hStack, state: "z_H", inject: ["z_L"])),
+            ]),
+        ])
+    }
+
+    /// Each layer of one stack once, on one state: a plain transformer.
+    public static func flat(stack: String, state: String = "h") -> Schedule {
+        Schedule([.pass(Pass(stack: stack, state: state))])
+    }
+}
