@@ -6,9 +6,9 @@ import Foundation
 struct Recur: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recur",
-        abstract: "Run tiny recursive reasoning models (TRM, HRM) on the CPU.",
+        abstract: "Run tiny recursive reasoning models (TRM, HRM) and small language models on the CPU.",
         discussion: "RECUR_ISA=scalar|avx2|avxvnni|avx512|amx forces a kernel tier (default: the best this CPU runs).",
-        subcommands: [Solve.self, Export.self, Inspect.self, BenchCommand.self, QHeadEval.self],
+        subcommands: [Solve.self, Generate.self, Chat.self, Export.self, Inspect.self, BenchCommand.self, QHeadEval.self],
         defaultSubcommand: nil)
 
     static func main() {

@@ -75,7 +75,8 @@ struct Solve: ParsableCommand {
 
         let modelPath = try model ?? DefaultModel.path()
         let loadStart = Date()
-        let net = try RecursiveModel(path: modelPath)
+        let session = try Session(path: modelPath, threads: threads)
+        let net = try session.puzzleModel()
         guard net.config.seqLen == Sudoku.cellCount else {
             throw CLIError("\(modelPath): the model takes \(net.config.seqLen) tokens per input, not the 81 cells of a Sudoku")
         }
@@ -95,8 +96,7 @@ struct Solve: ParsableCommand {
             selection = .custom(head)
         }
         // A batch larger than the input only costs memory: the slots past the last puzzle stay empty.
-        let runner = try ACTRunner(model: net, batchSize: Swift.min(batch, lines.count), policy: policy, maxSteps: maxSteps,
-                                   threads: threads, qhead: selection)
+        let runner = try session.solver(batch: Swift.min(batch, lines.count), policy: policy, maxSteps: maxSteps, qhead: selection)
         runner.recordEveryStep = trace
         if profile { runner.profile = OpProfile() }
         let inputs = lines.map { ModelInput(tokens: $0.puzzle.tokens) }

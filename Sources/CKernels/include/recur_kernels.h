@@ -142,6 +142,40 @@ void recur_f16_to_f32(const uint16_t *x, float *y, int64_t n);
 void recur_f32_to_f16(const float *x, uint16_t *y, int64_t n);
 void recur_bf16_to_f32(const uint16_t *x, float *y, int64_t n);
 
+
+// ---------------------------------------------------------------------------------------------
+// Causal decoders (decoder.c): language models and recursive causal LMs
+
+// y[r, :] = (x[r, :] * (1 / sqrtf(mean(x[r, :]^2) + eps))) * w[:] (w may be NULL: no weight), as
+// llama.cpp's rms_norm followed by its mul. x and y may be the same buffer.
+void recur_f32_rms_norm_weighted(const float *x, const float *w, float *y, int64_t rows, int64_t dim,
+                                 float eps);
+// LayerNorm over the last dimension: (x - mean) / sqrt(var + eps) * w + b (w, b may be NULL).
+void recur_f32_layer_norm(const float *x, const float *w, const float *b, float *y, int64_t rows,
+                          int64_t dim, float eps);
+
+// RoPE at absolute positions, as ggml computes it: for pair i < n_dims / 2 of every head,
+// theta = positions[r] * base^(-2i / n_dims) (the power taken step by step in float), rotated by
+// cosf/sinf(theta). neox != 0 pairs element i with i + n_dims / 2 (rotate-half: NeoX, Qwen2);
+// neox == 0 pairs 2i with 2i + 1 (the original Llama layout GGUF llama files use). Row r of x
+// starts at x + r * row_stride and holds `heads` heads of head_dim; elements past n_dims stay.
+// Returns -1 (nothing written) for an odd n_dims, n_dims > head_dim or n_dims > 1024.
+int recur_f32_rope_positions(float *x, int64_t rows, int64_t heads, int64_t head_dim, int64_t n_dims,
+                             int64_t row_stride, const int32_t *positions, float base, int neox);
+
+// Causal multi-head attention (GQA) of n new queries against a KV cache.
+// q: row i (the token at position pos0 + i) at q + i * q_stride, heads x head_dim.
+// k, v: the cache, row j (position j) at k + j * kv_stride, kv_heads x head_dim; rows
+// 0 .. pos0 + n - 1 must be filled (the new tokens' keys and values included).
+// out: row i at out + i * out_stride, heads x head_dim. Query i sees keys 0 .. pos0 + i.
+// scratch: recur_f32_causal_attention_scratch(n, pos0 + n) * recur_get_num_threads() floats.
+// Returns -1 (nothing written) if heads is not a multiple of kv_heads or a size is invalid.
+int64_t recur_f32_causal_attention_scratch(int64_t n, int64_t keys);
+int recur_f32_causal_attention(const float *q, int64_t q_stride, const float *k, const float *v,
+                               int64_t kv_stride, float *out, int64_t out_stride, int64_t n,
+                               int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                               float scale, float *scratch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Wall time per kind of operation over a run, for `recur solve --profile`: where an ACT step goes.
+/// Wall time per kind of operation over a run, for `recur solve --profile` and `recur generate
+/// --profile`: where an ACT step or a token goes.
 ///
 /// Each operation is timed around its kernel call (the kernels thread internally, so this is the
 /// time the whole pool spent on it). Linear layers also record their multiply-adds, so the table
@@ -10,6 +11,8 @@ public final class OpProfile: @unchecked Sendable {
     public enum Op: Int, CaseIterable, Sendable {
         case inject, qkv, rope, attention, attentionOutput, tokenMixGateUp, tokenMixDown, tokenMixSwigluDown, transpose
         case ffnGateUp, swiglu, ffnDown, ffnSwigluDown, addNorm, heads
+        // Causal decoders.
+        case embedding, norm, kvStore, residual, outputNorm, outputHead
 
         public var name: String {
             switch self {
@@ -28,6 +31,12 @@ public final class OpProfile: @unchecked Sendable {
             case .ffnSwigluDown: return "swiglu + ffn_down linear"
             case .addNorm: return "residual add + rms norm"
             case .heads: return "lm head + q-head"
+            case .embedding: return "token embedding"
+            case .norm: return "rms norm (weighted)"
+            case .kvStore: return "kv cache store"
+            case .residual: return "residual add"
+            case .outputNorm: return "output norm"
+            case .outputHead: return "output (lm head) linear"
             }
         }
     }

@@ -15,7 +15,7 @@ struct WeightLoader {
     /// The tensor as F32, checked against `shape` (PyTorch order).
     func floats(_ name: String, shape: [Int]) throws -> FloatBuffer {
         let t = try info(name, shape: shape)
-        guard GGMLBlocks.supports(t.type) else {
+        guard GGMLBlocks.decodable(t.type) else {
             throw ModelError.unsupportedType(file: file.path, name: name, type: t.type.name)
         }
         return FloatBuffer(try file.floats(name))
@@ -32,9 +32,29 @@ struct WeightLoader {
     }
 
     private func joined(_ names: [String], out: Int, in inFeatures: Int, bias: Bool) throws -> Linear {
-        let infos = try names.map { try info("\($0).weight", shape: [out, inFeatures]) }
-        let b = bias ? try floats("\(names[0]).bias", shape: [out]) : nil
-        let rows = out * names.count
+        try joined(names.map { ($0, out) }, in: inFeatures, biases: bias ? [names[0]] : [])
+    }
+
+    /// Linears stored apart with their own row counts (`attn_q`, `attn_k`, `attn_v`) joined row-wise
+    /// into one, so one GEMM produces `[q | k | v]`; `biases` names the parts that have a
+    /// `.bias` (all of them, or none: a joined bias needs every part's). Parts of one quantized
+    /// type are repacked together; parts of mixed types are widened to F32.
+    func joined(_ parts: [(name: String, out: Int)], in inFeatures: Int, biases: [String] = []) throws -> Linear {
+        let infos = try parts.map { try info("\($0.name).weight", shape: [$0.out, inFeatures]) }
+        let rows = parts.reduce(0) { $0 + $1.out }
+        var b: FloatBuffer?
+        if !biases.isEmpty {
+            let joinedBias = FloatBuffer(count: rows)
+            var at = 0
+            for part in parts {
+                if biases.contains(part.name) {
+                    let one = try floats("\(part.name).bias", shape: [part.out])
+                    (joinedBias.pointer + at).update(from: one.pointer, count: part.out)
+                }
+                at += part.out
+            }
+            b = joinedBias
+        }
         if let q = Self.kernelType(infos[0].type), infos.allSatisfy({ $0.type == infos[0].type }) {
             // Rows in the file's standard layout concatenate byte-wise; repack them as one matrix.
             var standard = [UInt8]()
@@ -43,14 +63,16 @@ struct WeightLoader {
             let packed = RawBuffer(byteCount: recur_q_packed_size(q, Int64(rows), Int64(inFeatures)))
             let status = standard.withUnsafeBytes { recur_q_repack(q, $0.baseAddress, packed.pointer, Int64(rows), Int64(inFeatures)) }
             guard status == 0 else {
-                throw ModelError.unsupportedType(file: file.path, name: "\(names[0]).weight", type: "\(infos[0].type.name) with \(inFeatures) columns")
+                throw ModelError.unsupportedType(file: file.path, name: "\(parts[0].name).weight", type: "\(infos[0].type.name) with \(inFeatures) columns")
             }
             return Linear(weight: .quantized(q, packed: packed), bias: b, outFeatures: rows, inFeatures: inFeatures)
         }
         let w = FloatBuffer(count: rows * inFeatures)
-        for (i, name) in names.enumerated() {
-            let part = try floats("\(name).weight", shape: [out, inFeatures])
-            (w.pointer + i * out * inFeatures).update(from: part.pointer, count: part.count)
+        var at = 0
+        for part in parts {
+            let values = try floats("\(part.name).weight", shape: [part.out, inFeatures])
+            (w.pointer + at * inFeatures).update(from: values.pointer, count: values.count)
+            at += part.out
         }
         return Linear(weight: .f32(w), bias: b, outFeatures: rows, inFeatures: inFeatures)
     }

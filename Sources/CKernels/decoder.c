@@ -1,0 +1,214 @@
+// Kernels of causal decoders (Llama-family language models and recursive causal LMs): weighted
+// norms, RoPE at absolute positions, and causal attention over a KV cache.
+//
+// The products run through OpenBLAS (single-threaded, on fixed work items spread over our own
+// threads, as recur_f32_linear does) and the row softmax through the FP32 tier in use, so every
+// result is the same whatever the thread count, and each tier differs from the scalar one only by
+// its softmax (held to a tolerance in the tests).
+#pragma STDC FP_CONTRACT OFF
+
+#include "f32_ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------------------------
+// Norms
+
+// llama.cpp's rms_norm followed by its mul: the sum of squares in double, scale = 1/sqrtf(mean +
+// eps) in float, y = (x * scale) * w with two roundings.
+static void rms_norm_weighted_rows(const float *x, const float *w, float *y, int64_t r0, int64_t r1,
+                                   int64_t dim, float eps) {
+    for (int64_t r = r0; r < r1; r++) {
+        const float *v = x + r * dim;
+        float *o = y + r * dim;
+        double ss = 0;
+        for (int64_t i = 0; i < dim; i++) ss += (double)(v[i] * v[i]);
+        const float scale = 1.0f / sqrtf((float)(ss / (double)dim) + eps);
+        if (w) {
+            for (int64_t i = 0; i < dim; i++) o[i] = (v[i] * scale) * w[i];
+        } else {
+            for (int64_t i = 0; i < dim; i++) o[i] = v[i] * scale;
+        }
+    }
+}
+
+// (x - mean) / sqrt(var + eps) * w + b, mean and variance in double (ggml's norm does the same).
+static void layer_norm_rows(const float *x, const float *w, const float *b, float *y, int64_t r0,
+                            int64_t r1, int64_t dim, float eps) {
+    for (int64_t r = r0; r < r1; r++) {
+        const float *v = x + r * dim;
+        float *o = y + r * dim;
+        double sum = 0;
+        for (int64_t i = 0; i < dim; i++) sum += (double)v[i];
+        const float mean = (float)(sum / (double)dim);
+        double ss = 0;
+        for (int64_t i = 0; i < dim; i++) {
+            const float d = v[i] - mean;
+            ss += (double)(d * d);
+        }
+        const float scale = 1.0f / sqrtf((float)(ss / (double)dim) + eps);
+        for (int64_t i = 0; i < dim; i++) {
+            float t = (v[i] - mean) * scale;
+            if (w) t = t * w[i];
+            if (b) t = t + b[i];
+            o[i] = t;
+        }
+    }
+}
+
+typedef struct {
+    const float *x, *w, *b;
+    float *y;
+    int64_t dim;
+    float eps;
+    int layer_norm;
+} norm_ctx;
+
+static void norm_body(void *p, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const norm_ctx *c = p;
+    if (c->layer_norm)
+        layer_norm_rows(c->x, c->w, c->b, c->y, r0, r1, c->dim, c->eps);
+    else
+        rms_norm_weighted_rows(c->x, c->w, c->y, r0, r1, c->dim, c->eps);
+}
+
+void recur_f32_rms_norm_weighted(const float *x, const float *w, float *y, int64_t rows, int64_t dim,
+                                 float eps) {
+    if (rows <= 0 || dim <= 0) return;
+    norm_ctx c = {.x = x, .w = w, .y = y, .dim = dim, .eps = eps};
+    recur_parallel_for(rows, 4 * dim, norm_body, &c);
+}
+
+void recur_f32_layer_norm(const float *x, const float *w, const float *b, float *y, int64_t rows,
+                          int64_t dim, float eps) {
+    if (rows <= 0 || dim <= 0) return;
+    norm_ctx c = {.x = x, .w = w, .b = b, .y = y, .dim = dim, .eps = eps, .layer_norm = 1};
+    recur_parallel_for(rows, 6 * dim, norm_body, &c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// RoPE at absolute positions
+
+// ggml's rope cache: theta starts at the position and is multiplied by base^(-2/n_dims) (float)
+// once per pair, cos and sin are cosf and sinf of it.
+static void rope_angles(float pos, int64_t pairs, float theta_scale, float *cos_out, float *sin_out) {
+    float theta = pos;
+    for (int64_t i = 0; i < pairs; i++) {
+        cos_out[i] = cosf(theta);
+        sin_out[i] = sinf(theta);
+        theta *= theta_scale;
+    }
+}
+
+typedef struct {
+    float *x;
+    int64_t heads, head_dim, n_dims, row_stride;
+    const int32_t *positions;
+    float theta_scale;
+    int neox;
+} rope_pos_ctx;
+
+static void rope_positions_body(void *p, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const rope_pos_ctx *c = p;
+    const int64_t pairs = c->n_dims / 2;
+    float cs[512], sn[512]; // n_dims <= 1024 is checked by the caller
+    for (int64_t r = r0; r < r1; r++) {
+        rope_angles((float)c->positions[r], pairs, c->theta_scale, cs, sn);
+        float *row = c->x + r * c->row_stride;
+        for (int64_t h = 0; h < c->heads; h++) {
+            float *v = row + h * c->head_dim;
+            for (int64_t i = 0; i < pairs; i++) {
+                // NeoX (rotate-half) pairs element i with i + n_dims/2; the original Llama layout
+                // pairs neighbours 2i and 2i + 1.
+                const int64_t a = c->neox ? i : 2 * i, b = c->neox ? i + pairs : 2 * i + 1;
+                const float x0 = v[a], x1 = v[b];
+                v[a] = x0 * cs[i] - x1 * sn[i];
+                v[b] = x0 * sn[i] + x1 * cs[i];
+            }
+        }
+    }
+}
+
+int recur_f32_rope_positions(float *x, int64_t rows, int64_t heads, int64_t head_dim, int64_t n_dims,
+                             int64_t row_stride, const int32_t *positions, float base, int neox) {
+    if (n_dims < 2 || n_dims > head_dim || n_dims > 1024 || (n_dims & 1)) return -1;
+    if (rows <= 0 || heads <= 0) return 0;
+    rope_pos_ctx c = {.x = x, .heads = heads, .head_dim = head_dim, .n_dims = n_dims,
+                      .row_stride = row_stride, .positions = positions,
+                      .theta_scale = powf(base, -2.0f / (float)n_dims), .neox = neox};
+    recur_parallel_for(rows, 8 * heads * n_dims, rope_positions_body, &c);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Causal attention over a KV cache
+
+// Queries per work item: one score panel of RECUR_CAUSAL_BLOCK x keys per thread.
+#define RECUR_CAUSAL_BLOCK 64
+
+int64_t recur_f32_causal_attention_scratch(int64_t n, int64_t keys) {
+    const int64_t rows = n < RECUR_CAUSAL_BLOCK ? (n < 1 ? 1 : n) : RECUR_CAUSAL_BLOCK;
+    return rows * (keys < 1 ? 1 : keys);
+}
+
+typedef struct {
+    const recur_f32_ops *ops;
+    const float *q, *k, *v;
+    float *out;
+    int64_t q_stride, kv_stride, out_stride;
+    int64_t n, pos0, heads, group, head_dim;
+    int64_t blocks; // query blocks per head
+    float scale;
+    float *scratch;
+    int64_t scratch_per_thread;
+} causal_ctx;
+
+static void causal_body(void *p, int64_t i0, int64_t i1, int thread) {
+    const causal_ctx *c = p;
+    float *s = c->scratch + (int64_t)thread * c->scratch_per_thread;
+    for (int64_t item = i0; item < i1; item++) {
+        const int64_t h = item / c->blocks, qb = item % c->blocks;
+        const int64_t q0 = qb * RECUR_CAUSAL_BLOCK;
+        const int64_t rows = (c->n - q0) < RECUR_CAUSAL_BLOCK ? (c->n - q0) : RECUR_CAUSAL_BLOCK;
+        const int64_t keys = c->pos0 + q0 + rows; // the last query of the block sees this many
+        const int64_t g = h / c->group;
+        const float *q = c->q + q0 * c->q_stride + h * c->head_dim;
+        const float *k = c->k + g * c->head_dim, *v = c->v + g * c->head_dim;
+        // S = scale * Q K^T over every key the block's last query sees; earlier queries then mask
+        // the keys after their own position.
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)keys, (int)c->head_dim,
+                    c->scale, q, (int)c->q_stride, k, (int)c->kv_stride, 0.0f, s, (int)keys);
+        for (int64_t i = 0; i < rows; i++) {
+            float *row = s + i * keys;
+            const int64_t seen = c->pos0 + q0 + i + 1;
+            c->ops->softmax(row, 1, seen);
+            if (seen < keys) memset(row + seen, 0, (size_t)(keys - seen) * sizeof(float));
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)c->head_dim, (int)keys,
+                    1.0f, s, (int)keys, v, (int)c->kv_stride, 0.0f,
+                    c->out + q0 * c->out_stride + h * c->head_dim, (int)c->out_stride);
+    }
+}
+
+int recur_f32_causal_attention(const float *q, int64_t q_stride, const float *k, const float *v,
+                               int64_t kv_stride, float *out, int64_t out_stride, int64_t n,
+                               int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                               float scale, float *scratch) {
+    if (n <= 0) return 0;
+    if (heads <= 0 || kv_heads <= 0 || heads % kv_heads || head_dim <= 0 || pos0 < 0) return -1;
+    recur_blas_single_threaded();
+    const int64_t blocks = (n + RECUR_CAUSAL_BLOCK - 1) / RECUR_CAUSAL_BLOCK;
+    causal_ctx c = {.ops = recur_f32_active_ops(), .q = q, .k = k, .v = v, .out = out,
+                    .q_stride = q_stride, .kv_stride = kv_stride, .out_stride = out_stride,
+                    .n = n, .pos0 = pos0, .heads = heads, .group = heads / kv_heads,
+                    .head_dim = head_dim, .blocks = blocks, .scale = scale, .scratch = scratch,
+                    .scratch_per_thread = recur_f32_causal_attention_scratch(n, pos0 + n)};
+    const int64_t keys = pos0 + n;
+    recur_parallel_for(heads * blocks, 4 * head_dim * keys * (n < RECUR_CAUSAL_BLOCK ? n : RECUR_CAUSAL_BLOCK),
+                       causal_body, &c);
+    return 0;
+}

@@ -1,0 +1,146 @@
+import Foundation
+
+/// What to generate: how many tokens at most, how to sample, when to stop.
+public struct GenerationOptions: Sendable {
+    public var maxTokens: Int
+    public var sampling: SamplingParameters
+    /// Generation stops before the first of these strings appears in the text (it is not output).
+    public var stop: [String]
+    /// Keep going past an end-of-generation token (benchmarks that need exactly `maxTokens`).
+    public var ignoreEndOfGeneration: Bool
+
+    public init(maxTokens: Int = 128, sampling: SamplingParameters = SamplingParameters(), stop: [String] = [], ignoreEndOfGeneration: Bool = false) {
+        self.maxTokens = maxTokens
+        self.sampling = sampling
+        self.stop = stop
+        self.ignoreEndOfGeneration = ignoreEndOfGeneration
+    }
+}
+
+public struct GenerationResult: Sendable {
+    public enum FinishReason: String, Sendable {
+        /// `maxTokens` reached.
+        case length
+        /// An end-of-generation token or a stop string.
+        case stop
+        /// The caller's callback asked to stop.
+        case cancelled
+    }
+
+    public var promptTokens: [Int32]
+    /// Tokens sampled, the end-of-generation token included when one ended the reply.
+    public var tokens: [Int32]
+    public var text: String
+    public var finishReason: FinishReason
+    /// Prompt tokens whose keys and values were already in the cache (not evaluated again).
+    public var reusedPromptTokens: Int
+    public var promptSeconds: Double
+    /// Seconds of the decode steps (each evaluates one sampled token) and how many ran.
+    public var decodeSeconds: Double
+    public var decodeSteps: Int
+
+    public var promptTokensPerSecond: Double {
+        promptSeconds > 0 ? Double(promptTokens.count - reusedPromptTokens) / promptSeconds : 0
+    }
+    public var tokensPerSecond: Double { decodeSeconds > 0 ? Double(decodeSteps) / decodeSeconds : 0 }
+}
+
+/// Generates text with a language model: prefill the prompt (reusing what the context already
+/// holds), then sample, stream and evaluate one token at a time until a stop condition.
+public final class Generator: @unchecked Sendable {
+    public let language: LanguageModel
+    public let context: DecoderContext
+
+    public init(language: LanguageModel, context: DecoderContext) {
+        self.language = language
+        self.context = context
+    }
+
+    /// Generates a continuation of `prompt`. `onText` receives the text as it is produced, never
+    /// splitting a UTF-8 character and never showing a stop string or a prefix of one that might
+    /// still complete; it returns false to stop early.
+    public func generate(prompt: [Int32], options: GenerationOptions, onText: (String) -> Bool = { _ in true }) throws -> GenerationResult {
+        guard !prompt.isEmpty else { throw ModelError.badInput("the prompt has no tokens") }
+        guard options.maxTokens >= 0 else { throw ModelError.badInput("the number of tokens to generate must not be negative") }
+        try options.sampling.validate()
+        guard prompt.count + options.maxTokens <= context.contextSize else {
+            throw ModelError.badInput("the prompt (\(prompt.count) tokens) and \(options.maxTokens) tokens to generate exceed the context size \(context.contextSize)")
+        }
+        let tokenizer = language.tokenizer
+        var sampler = Sampler(options.sampling, vocabularySize: context.model.vocabSize)
+        for t in prompt { sampler.accept(t) }
+
+        let reused = context.reusePrefix(of: prompt)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var logits = try context.feed(Array(prompt[reused...]))
+        let promptSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+
+        var result = GenerationResult(promptTokens: prompt, tokens: [], text: "", finishReason: .length, reusedPromptTokens: reused,
+                                      promptSeconds: promptSeconds, decodeSeconds: 0, decodeSteps: 0)
+        var stream = StopStringStream(stops: options.stop)
+        var utf8 = UTF8StreamDecoder()
+        func emit(_ text: String) -> Bool {
+            guard !text.isEmpty else { return true }
+            result.text += text
+            return onText(text)
+        }
+        while result.tokens.count < options.maxTokens {
+            // `sample` records the token for the penalties itself.
+            let token = sampler.sample(logits: logits.baseAddress!)
+            result.tokens.append(token)
+            if tokenizer.isEndOfGeneration(token) && !options.ignoreEndOfGeneration {
+                result.finishReason = .stop
+                break
+            }
+            let (text, stopped) = stream.push(utf8.append(tokenizer.piece(token)))
+            if !emit(text) { result.finishReason = .cancelled; break }
+            if stopped { result.finishReason = .stop; break }
+            if result.tokens.count == options.maxTokens { break }
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            logits = try context.feed([token])
+            result.decodeSeconds += Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9
+            result.decodeSteps += 1
+        }
+        if result.finishReason == .length || result.finishReason == .cancelled {
+            // Whatever is held back (an incomplete character, a partial stop string) is text.
+            _ = emit(stream.finish(utf8.finish()))
+        }
+        return result
+    }
+}
+
+/// Holds back text that could be the start of a stop string, and cuts the text at the first
+/// complete one.
+struct StopStringStream {
+    let stops: [String]
+    private var pending = ""
+
+    init(stops: [String]) { self.stops = stops.filter { !$0.isEmpty } }
+
+    /// Text safe to show, and whether a stop string completed (the text then ends before it).
+    mutating func push(_ text: String) -> (String, Bool) {
+        pending += text
+        if let cut = stops.compactMap({ pending.range(of: $0)?.lowerBound }).min() {
+            let out = String(pending[..<cut])
+            pending = ""
+            return (out, true)
+        }
+        // Keep the longest suffix that is a proper prefix of some stop string.
+        var keep = 0
+        for stop in stops {
+            for n in stride(from: min(stop.count - 1, pending.count), to: 0, by: -1) where pending.hasSuffix(stop.prefix(n)) {
+                keep = max(keep, n)
+                break
+            }
+        }
+        let out = String(pending.dropLast(keep))
+        pending = String(pending.suffix(keep))
+        return (out, false)
+    }
+
+    mutating func finish(_ tail: String) -> String {
+        let out = pending + tail
+        pending = ""
+        return out
+    }
+}

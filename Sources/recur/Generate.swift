@@ -1,0 +1,164 @@
+import ArgumentParser
+import Foundation
+import Runtime
+
+/// Sampling and context options `generate` and `chat` share, named as llama.cpp's tools name them.
+struct SamplingOptions: ParsableArguments {
+    @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Tokens to generate at most.")
+    var count: Int = 128
+    @Option(name: .customLong("temp"), help: "Temperature; 0 is greedy (always the most likely token).")
+    var temperature: Float = 0.8
+    @Option(name: .customLong("top-k"), help: "Keep the K most likely tokens (0: off).")
+    var topK: Int = 40
+    @Option(name: .customLong("top-p"), help: "Keep the smallest set of tokens whose probability reaches P (1: off).")
+    var topP: Float = 0.95
+    @Option(name: .customLong("min-p"), help: "Drop tokens less likely than P times the most likely one (0: off).")
+    var minP: Float = 0.05
+    @Option(name: .customLong("repeat-penalty"), help: "Penalty for tokens among the last --repeat-last-n (1: off).")
+    var repeatPenalty: Float = 1.0
+    @Option(name: .customLong("repeat-last-n"), help: "How many recent tokens the penalties look at (-1: the whole context).")
+    var repeatLastN: Int = 64
+    @Option(name: .customLong("presence-penalty"), help: "Subtracted from the logit of every token already present (0: off).")
+    var presencePenalty: Float = 0
+    @Option(name: .customLong("frequency-penalty"), help: "Subtracted once per earlier occurrence (0: off).")
+    var frequencyPenalty: Float = 0
+    @Option(name: .customLong("seed"), help: "Random seed for sampling (the same seed gives the same text).")
+    var seed: UInt64 = 0
+    @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context size in tokens (default: the model's, at most 4096).")
+    var contextSize: Int?
+    @Option(name: [.customShort("t"), .customLong("threads")], help: "Threads for the kernels.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("stop"), help: "Stop before this text (repeatable).")
+    var stop: [String] = []
+
+    var parameters: SamplingParameters {
+        var p = SamplingParameters()
+        p.temperature = temperature
+        p.topK = topK
+        p.topP = topP
+        p.minP = minP
+        p.repeatPenalty = repeatPenalty
+        p.repeatLastN = repeatLastN
+        p.presencePenalty = presencePenalty
+        p.frequencyPenalty = frequencyPenalty
+        p.seed = seed
+        return p
+    }
+
+    func options(ignoreEndOfGeneration: Bool = false) -> GenerationOptions {
+        GenerationOptions(maxTokens: count, sampling: parameters, stop: stop, ignoreEndOfGeneration: ignoreEndOfGeneration)
+    }
+}
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate text with a language model (llama, qwen2 GGUF files), streaming it to stdout.",
+        discussion: "Prompt and generation speed (tokens/s) and memory go to stderr, as llama.cpp prints them.")
+
+    @Option(name: [.customShort("m"), .customLong("model")], help: "The GGUF language model.")
+    var model: String
+    @Option(name: [.customShort("p"), .customLong("prompt")], help: "The prompt text.")
+    var prompt: String?
+    @Option(name: [.customShort("f"), .customLong("file")], help: "Read the prompt from this file (UTF-8).")
+    var file: String?
+    @OptionGroup var sampling: SamplingOptions
+    @Flag(name: .customLong("chat"), help: "Wrap the prompt as one user message in the model's chat template.")
+    var chat = false
+    @Flag(name: .customLong("ignore-eos"), help: "Keep generating past end-of-generation tokens.")
+    var ignoreEOS = false
+    @Flag(name: .customLong("json"), help: "Print one JSON object (token ids, text, speeds, memory) instead of streaming.")
+    var json = false
+    @Flag(name: .customLong("profile"), help: "Print the time per operation to stderr.")
+    var profile = false
+
+    func run() throws {
+        let text = try promptText()
+        let session = try Session(path: model, threads: sampling.threads)
+        guard let language = session.languageModel else {
+            throw CLIError("\(model) is a puzzle model ('\(session.description.architecture)'): use `recur solve`")
+        }
+        let generator = try session.generator(contextSize: sampling.contextSize)
+        if profile { generator.context.profile = OpProfile() }
+        let promptTokens: [Int32]
+        if chat {
+            let rendered = try language.renderChat([ChatMessage(role: "user", content: text)])
+            promptTokens = language.tokenizer.encode(rendered, addSpecial: true, parseSpecial: true)
+        } else {
+            promptTokens = language.tokenizer.encode(text, addSpecial: true, parseSpecial: false)
+        }
+        let out = FileHandle.standardOutput
+        if !json { out.write(Data(text.utf8)) }
+        let result = try generator.generate(prompt: promptTokens, options: sampling.options(ignoreEndOfGeneration: ignoreEOS)) { piece in
+            if !json { out.write(Data(piece.utf8)) }
+            return true
+        }
+        let peak = Double(ProcessMemory.peakResidentBytes() ?? 0) / 1_048_576
+        if json {
+            let object: [String: Any] = [
+                "prompt_tokens": result.promptTokens.map(Int.init), "tokens": result.tokens.map(Int.init), "text": result.text,
+                "finish_reason": result.finishReason.rawValue,
+                "prompt_tokens_per_second": result.promptTokensPerSecond, "tokens_per_second": result.tokensPerSecond,
+                "peak_resident_mib": peak,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            out.write(data + Data("\n".utf8))
+        } else {
+            out.write(Data("\n".utf8))
+        }
+        var report = String(format: "prompt: %d tokens in %.1f ms (%.1f tokens/s)\n", result.promptTokens.count - result.reusedPromptTokens,
+                            result.promptSeconds * 1000, result.promptTokensPerSecond)
+        report += String(format: "generation: %d tokens, %d decode steps in %.1f ms (%.1f tokens/s)\n", result.tokens.count, result.decodeSteps,
+                         result.decodeSeconds * 1000, result.tokensPerSecond)
+        report += String(format: "memory: resident %.1f MiB, peak %.1f MiB (model file %.1f MiB, KV cache reserved %.1f MiB)\n",
+                         Double(ProcessMemory.residentBytes() ?? 0) / 1_048_576, peak,
+                         Double(language.model.file.fileSize) / 1_048_576, Double(generator.context.cacheBytes) / 1_048_576)
+        if let table = generator.context.profile?.table() { report += "time per operation:\n" + table + "\n" }
+        FileHandle.standardError.write(Data(report.utf8))
+    }
+
+    private func promptText() throws -> String {
+        switch (prompt, file) {
+        case let (p?, nil): return p
+        case let (nil, f?):
+            guard let data = FileManager.default.contents(atPath: f) else { throw CLIError("\(f): cannot read the file") }
+            guard let text = String(validatingUTF8: data) else {
+                let offset = firstInvalidUTF8Offset(data)
+                throw CLIError("\(f): not valid UTF-8 (first bad byte at offset \(offset))")
+            }
+            return text
+        case (nil, nil): throw CLIError("pass --prompt TEXT or --file FILE")
+        default: throw CLIError("pass either --prompt or --file, not both")
+        }
+    }
+}
+
+extension String {
+    /// The text of `data` when it is valid UTF-8, else nil (no replacement characters).
+    init?(validatingUTF8 data: Data) {
+        var decoder = UTF8()
+        var iterator = data.makeIterator()
+        var scalars = String.UnicodeScalarView()
+        loop: while true {
+            switch decoder.decode(&iterator) {
+            case let .scalarValue(s): scalars.append(s)
+            case .emptyInput: break loop
+            case .error: return nil
+            }
+        }
+        self = String(scalars)
+    }
+}
+
+/// Byte offset of the first byte that does not start or continue a valid UTF-8 sequence.
+func firstInvalidUTF8Offset(_ data: Data) -> Int {
+    let bytes = [UInt8](data)
+    var i = 0
+    while i < bytes.count {
+        let b = bytes[i]
+        let length = b < 0x80 ? 1 : b >> 5 == 0b110 ? 2 : b >> 4 == 0b1110 ? 3 : b >> 3 == 0b11110 ? 4 : 0
+        guard length > 0, i + length <= bytes.count,
+              String(bytes: bytes[i..<(i + length)], encoding: .utf8) != nil else { return i }
+        i += length
+    }
+    return bytes.count
+}
