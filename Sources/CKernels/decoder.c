@@ -200,6 +200,9 @@ int recur_f32_causal_attention(const float *q, int64_t q_stride, const float *k,
                                float scale, float *scratch) {
     if (n <= 0) return 0;
     if (heads <= 0 || kv_heads <= 0 || heads % kv_heads || head_dim <= 0 || pos0 < 0) return -1;
+    // Every row must hold its heads (OpenBLAS would refuse a smaller leading dimension and leave
+    // the output unwritten).
+    if (q_stride < heads * head_dim || out_stride < heads * head_dim || kv_stride < kv_heads * head_dim) return -1;
     recur_blas_single_threaded();
     const int64_t blocks = (n + RECUR_CAUSAL_BLOCK - 1) / RECUR_CAUSAL_BLOCK;
     causal_ctx c = {.ops = recur_f32_active_ops(), .q = q, .k = k, .v = v, .out = out,

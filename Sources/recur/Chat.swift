@@ -18,6 +18,11 @@ struct Chat: ParsableCommand {
     @Flag(name: .customLong("verbose"), help: "Print each turn's speed to stderr.")
     var verbose = false
 
+    /// `-n 0` would leave no room for any reply; without this it was reported as a full context.
+    func validate() throws {
+        guard sampling.count > 0 else { throw ValidationError("-n/--n-predict must be at least 1 for a chat reply, got \(sampling.count)") }
+    }
+
     func run() throws {
         let session = try Session(path: model, threads: sampling.threads)
         guard let language = session.languageModel else {

@@ -3,33 +3,48 @@ import Foundation
 import Runtime
 
 /// Sampling and context options `generate` and `chat` share, named as llama.cpp's tools name them.
+///
+/// Every value option parses `.unconditional`ly: the next argument is its value even when it starts
+/// with a dash, so `--repeat-last-n -1` (the documented whole-context window), a negative presence
+/// penalty and a stop string such as "---" are read as values rather than as unknown options.
 struct SamplingOptions: ParsableArguments {
-    @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Tokens to generate at most.")
+    @Option(name: [.customShort("n"), .customLong("n-predict")], parsing: .unconditional, help: "Tokens to generate at most.")
     var count: Int = 128
-    @Option(name: .customLong("temp"), help: "Temperature; 0 is greedy (always the most likely token).")
+    @Option(name: .customLong("temp"), parsing: .unconditional, help: "Temperature; 0 is greedy (always the most likely token).")
     var temperature: Float = 0.8
-    @Option(name: .customLong("top-k"), help: "Keep the K most likely tokens (0: off).")
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Keep the K most likely tokens (0: off).")
     var topK: Int = 40
-    @Option(name: .customLong("top-p"), help: "Keep the smallest set of tokens whose probability reaches P (1: off).")
+    @Option(name: .customLong("top-p"), parsing: .unconditional, help: "Keep the smallest set of tokens whose probability reaches P (1: off).")
     var topP: Float = 0.95
-    @Option(name: .customLong("min-p"), help: "Drop tokens less likely than P times the most likely one (0: off).")
+    @Option(name: .customLong("min-p"), parsing: .unconditional, help: "Drop tokens less likely than P times the most likely one (0: off).")
     var minP: Float = 0.05
-    @Option(name: .customLong("repeat-penalty"), help: "Penalty for tokens among the last --repeat-last-n (1: off).")
+    @Option(name: .customLong("repeat-penalty"), parsing: .unconditional, help: "Penalty for tokens among the last --repeat-last-n (1: off).")
     var repeatPenalty: Float = 1.0
-    @Option(name: .customLong("repeat-last-n"), help: "How many recent tokens the penalties look at (-1: the whole context).")
+    @Option(name: .customLong("repeat-last-n"), parsing: .unconditional, help: "How many recent tokens the penalties look at (-1: the whole context).")
     var repeatLastN: Int = 64
-    @Option(name: .customLong("presence-penalty"), help: "Subtracted from the logit of every token already present (0: off).")
+    @Option(name: .customLong("presence-penalty"), parsing: .unconditional, help: "Subtracted from the logit of every token already present (0: off).")
     var presencePenalty: Float = 0
-    @Option(name: .customLong("frequency-penalty"), help: "Subtracted once per earlier occurrence (0: off).")
+    @Option(name: .customLong("frequency-penalty"), parsing: .unconditional, help: "Subtracted once per earlier occurrence (0: off).")
     var frequencyPenalty: Float = 0
-    @Option(name: .customLong("seed"), help: "Random seed for sampling (the same seed gives the same text).")
+    @Option(name: .customLong("seed"), parsing: .unconditional, help: "Random seed for sampling (the same seed gives the same text).")
     var seed: UInt64 = 0
-    @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context size in tokens (default: the model's, at most 4096).")
+    @Option(name: [.customShort("c"), .customLong("ctx-size")], parsing: .unconditional, help: "Context size in tokens (default: the model's, at most 4096).")
     var contextSize: Int?
-    @Option(name: [.customShort("t"), .customLong("threads")], help: "Threads for the kernels.")
+    @Option(name: [.customShort("t"), .customLong("threads")], parsing: .unconditional, help: "Threads for the kernels.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-    @Option(name: .customLong("stop"), help: "Stop before this text (repeatable).")
+    @Option(name: .customLong("stop"), parsing: .unconditionalSingleValue, help: "Stop before this text (repeatable).")
     var stop: [String] = []
+
+    /// Refuses values the sampler cannot use before the model is loaded (and before `generate`
+    /// echoes the prompt), with the sampler's own message.
+    func validate() throws {
+        guard count >= 0 else { throw ValidationError("-n/--n-predict must not be negative, got \(count)") }
+        do {
+            try parameters.validate()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
 
     var parameters: SamplingParameters {
         var p = SamplingParameters()
@@ -86,13 +101,21 @@ struct Generate: ParsableCommand {
         } else {
             promptTokens = language.tokenizer.encode(text, addSpecial: true, parseSpecial: false)
         }
+        // Refused here rather than by `generate`, which would come after the prompt is echoed.
+        guard promptTokens.count + sampling.count <= generator.context.contextSize else {
+            throw CLIError("the prompt (\(promptTokens.count) tokens) and \(sampling.count) tokens to generate exceed the context size "
+                           + "\(generator.context.contextSize) (--ctx-size)")
+        }
         let out = FileHandle.standardOutput
         if !json { out.write(Data(text.utf8)) }
         let result = try generator.generate(prompt: promptTokens, options: sampling.options(ignoreEndOfGeneration: ignoreEOS)) { piece in
             if !json { out.write(Data(piece.utf8)) }
             return true
         }
-        let peak = Double(ProcessMemory.peakResidentBytes() ?? 0) / 1_048_576
+        // VmHWM lags VmRSS (the kernel folds its per-thread counters in now and then), so the peak
+        // read alone can be below the resident size read a moment later.
+        let resident = ProcessMemory.residentBytes() ?? 0
+        let peak = Double(max(ProcessMemory.peakResidentBytes() ?? 0, resident)) / 1_048_576
         if json {
             let object: [String: Any] = [
                 "prompt_tokens": result.promptTokens.map(Int.init), "tokens": result.tokens.map(Int.init), "text": result.text,
@@ -110,7 +133,7 @@ struct Generate: ParsableCommand {
         report += String(format: "generation: %d tokens, %d decode steps in %.1f ms (%.1f tokens/s)\n", result.tokens.count, result.decodeSteps,
                          result.decodeSeconds * 1000, result.tokensPerSecond)
         report += String(format: "memory: resident %.1f MiB, peak %.1f MiB (model file %.1f MiB, KV cache reserved %.1f MiB)\n",
-                         Double(ProcessMemory.residentBytes() ?? 0) / 1_048_576, peak,
+                         Double(resident) / 1_048_576, peak,
                          Double(language.model.file.fileSize) / 1_048_576, Double(generator.context.cacheBytes) / 1_048_576)
         if let table = generator.context.profile?.table() { report += "time per operation:\n" + table + "\n" }
         FileHandle.standardError.write(Data(report.utf8))
@@ -120,7 +143,8 @@ struct Generate: ParsableCommand {
         switch (prompt, file) {
         case let (p?, nil): return p
         case let (nil, f?):
-            guard let data = FileManager.default.contents(atPath: f) else { throw CLIError("\(f): cannot read the file") }
+            guard FileManager.default.fileExists(atPath: f) else { throw CLIError("\(f): no such file (--file)") }
+            guard let data = FileManager.default.contents(atPath: f) else { throw CLIError("\(f): cannot read the file (--file)") }
             guard let text = String(validatingUTF8: data) else {
                 let offset = firstInvalidUTF8Offset(data)
                 throw CLIError("\(f): not valid UTF-8 (first bad byte at offset \(offset))")

@@ -32,7 +32,7 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     folder, name = os.path.split(os.path.abspath(a.model))
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     model.eval()
     tokens = json.load(open(a.tokens))
     with torch.no_grad():

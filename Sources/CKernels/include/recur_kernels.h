@@ -169,7 +169,10 @@ int recur_f32_rope_positions(float *x, int64_t rows, int64_t heads, int64_t head
 // 0 .. pos0 + n - 1 must be filled (the new tokens' keys and values included).
 // out: row i at out + i * out_stride, heads x head_dim. Query i sees keys 0 .. pos0 + i.
 // scratch: recur_f32_causal_attention_scratch(n, pos0 + n) * recur_get_num_threads() floats.
-// Returns -1 (nothing written) if heads is not a multiple of kv_heads or a size is invalid.
+// Returns -1 (nothing written) if heads is not a multiple of kv_heads, a size is invalid, or a
+// stride is below its row's width (heads x head_dim for q and out, kv_heads x head_dim for k, v).
+// A masked position's value still enters the product with weight 0, so a NaN in a value row a
+// query cannot see makes that query NaN (as llama.cpp's non-flash attention does).
 int64_t recur_f32_causal_attention_scratch(int64_t n, int64_t keys);
 int recur_f32_causal_attention(const float *q, int64_t q_stride, const float *k, const float *v,
                                int64_t kv_stride, float *out, int64_t out_stride, int64_t n,
