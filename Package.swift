@@ -36,6 +36,7 @@ let package = Package(
         .executable(name: "recur", targets: ["recur"]),
         .library(name: "Runtime", targets: ["Runtime"]),
         .library(name: "Export", targets: ["Export"]),
+        .library(name: "Tasks", targets: ["Tasks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -48,21 +49,23 @@ let package = Package(
             linkerSettings: kernelLinks
         ),
         .target(name: "Runtime", dependencies: ["CKernels"]),
+        // Task formats the models are used for (Sudoku puzzles), apart from the runtime.
+        .target(name: "Tasks", dependencies: ["Runtime"]),
         .target(name: "Export", dependencies: ["Runtime", .product(name: "Yams", package: "Yams")]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .target(name: "Bench", dependencies: ["Export", "Runtime", "CKernels", "CSQLite"]),
+        .target(name: "Bench", dependencies: ["Export", "Runtime", "Tasks", "CKernels", "CSQLite"]),
         .executableTarget(
             name: "recur",
-            dependencies: ["Bench", "Export", "Runtime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Bench", "Export", "Runtime", "Tasks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Helpers every test target shares (seeded random data, paths, the Python reference).
-        .target(name: "TestSupport", dependencies: ["Runtime"], path: "Tests/TestSupport"),
-        .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "Runtime", "TestSupport"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CKernels", "TestSupport"]),
-        .testTarget(name: "ExportTests", dependencies: ["Export", "Runtime", "TestSupport"]),
-        .testTarget(name: "ConformanceTests", dependencies: ["Export", "Runtime", "TestSupport"]),
-        .testTarget(name: "RecurCLITests", dependencies: ["recur", "Runtime", "TestSupport"]),
-        .testTarget(name: "BenchTests", dependencies: ["Bench", "Runtime", "recur", "TestSupport"]),
+        .target(name: "TestSupport", dependencies: ["Runtime", "Bench"], path: "Tests/TestSupport"),
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "Runtime", "Bench", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Tasks", "Bench", "Runtime", "CKernels", "TestSupport"]),
+        .testTarget(name: "ExportTests", dependencies: ["Tasks", "Bench", "Export", "Runtime", "TestSupport"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["Tasks", "Bench", "Export", "Runtime", "TestSupport"]),
+        .testTarget(name: "RecurCLITests", dependencies: ["Tasks", "Bench", "recur", "Runtime", "TestSupport"]),
+        .testTarget(name: "BenchTests", dependencies: ["Tasks", "Bench", "Runtime", "recur", "TestSupport"]),
         .testTarget(name: "QHeadTests", dependencies: ["Export", "Runtime", "CKernels", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

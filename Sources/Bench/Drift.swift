@@ -1,5 +1,6 @@
 import Foundation
 import Runtime
+import Tasks
 
 /// How far a quantized model's answers moved from its F32 reference, measured the way llama.cpp's
 /// perplexity tool does it (KL divergence of per-token distributions, same-top-1 rate) plus what

@@ -1,5 +1,6 @@
 import Foundation
 import Runtime
+import Tasks
 
 /// What users of a Sudoku model look at: how many answers are right, and how long it thought.
 public struct SolveStats: Sendable, Codable {

@@ -2,6 +2,7 @@ import Bench
 import Dispatch
 import Foundation
 import Runtime
+import Tasks
 
 /// What the bench commands share: locating shipped files, Ctrl-C, progress, model variants.
 enum BenchSupport {

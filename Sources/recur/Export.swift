@@ -2,6 +2,7 @@ import ArgumentParser
 import Export
 import Foundation
 import Runtime
+import Tasks
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(

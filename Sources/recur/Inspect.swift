@@ -15,6 +15,9 @@ struct Inspect: ParsableCommand {
         if let config = try? ModelConfig(gguf: file) {
             print("architecture: \(config.architecture.rawValue) (\(config.tokenMixer.rawValue), positions \(config.positionEncoding.rawValue), halting \(config.haltRule.rawValue))")
         }
+        if let d = try? ModelFamilies.describe(file), d.isCausal {
+            printLanguageModel(d, file: file)
+        }
         print("\nmetadata:")
         for (key, value) in file.metadata { print("  \(key) = \(render(value))") }
         print("\ntensors:")
@@ -27,6 +30,36 @@ struct Inspect: ParsableCommand {
             print("  \(name)  \(t.type.name.padding(toLength: 5, withPad: " ", startingAt: 0))  \(shape.padding(toLength: 14, withPad: " ", startingAt: 0))  \(formatBytes(t.byteCount))")
         }
         print("  total tensor data: \(formatBytes(total))")
+    }
+
+    /// The description Recur runs, then the tokenizer and chat template facts a llama.cpp user
+    /// looks for.
+    private func printLanguageModel(_ d: ModelDescription, file: GGUFFile) {
+        for stack in d.stacks {
+            guard case let .attention(a) = stack.block.mixer else { continue }
+            var positions = "none"
+            if case let .rope(base, dims, layout) = a.positions { positions = "RoPE base \(base), \(dims) dims, \(layout.rawValue)" }
+            print("language model: \(d.architecture), \(stack.layers) \(stack.block.placement.rawValue)-norm blocks, hidden \(d.hiddenSize), "
+                  + "\(a.heads) heads / \(a.kvHeads) kv heads of \(a.headDim), \(stack.block.mlp.rawValue) \(stack.block.mlpWidth), \(positions), "
+                  + "context \(d.contextLength), vocab \(d.vocabSize), output \(d.tiedOutput ? "tied to the embedding" : "separate")")
+        }
+        do {
+            let t = try Tokenizer(file: file)
+            func name(_ id: Int32?) -> String {
+                id.map { "\($0) \(String(decoding: t.piece($0, special: true), as: UTF8.self).debugDescription)" } ?? "none"
+            }
+            print("tokenizer: \(t.model) (pre-tokenizer \(t.preTokenizer)), \(t.count) tokens, BOS \(name(t.bos)), EOS \(name(t.eos)), EOT \(name(t.eot)), "
+                  + "adds BOS \(t.addBOS), adds EOS \(t.addEOS)")
+        } catch {
+            print("tokenizer: cannot be used: \(error)")
+        }
+        if let source = file.value("tokenizer.chat_template")?.string {
+            let status: String
+            do { _ = try ChatTemplate(source: source); status = "renders" } catch { status = "cannot be rendered: \(error)" }
+            print("chat template: \(source.count) characters, \(status)")
+        } else {
+            print("chat template: none (ChatML is used)")
+        }
     }
 
     private func render(_ v: GGUFValue) -> String {

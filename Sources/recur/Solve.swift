@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Runtime
+import Tasks
 
 struct Solve: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,6 +3,7 @@ import Foundation
 @testable import Runtime
 import TestSupport
 import XCTest
+import Tasks
 
 final class DriftTests: XCTestCase {
     /// The sign test's p-value against Python's exact binomial sums (integer arithmetic).

@@ -2,6 +2,7 @@ import Foundation
 import Runtime
 import TestSupport
 import XCTest
+import Bench
 
 /// The AVX-VNNI, AVX-512 and AMX kernels compiled against plain-C stand-ins for their intrinsics
 /// (benchmarks/kernels/vnni_emulation.h, amx_emulation.h) and compared with scalar bit for bit by

@@ -3,6 +3,7 @@ import Foundation
 import Runtime
 import TestSupport
 import XCTest
+import Tasks
 
 /// The trained shared TRM, exported to F32, against what the official TinyRecursiveModels code
 /// predicts in FP32 (../shared/data/sudoku_eval_200_official_fp32.json) at every one of the 16 ACT
@@ -50,7 +51,9 @@ final class OfficialCheckpointTests: XCTestCase {
         var mismatchedTokens = [Int](repeating: 0, count: steps)
         var mismatchedPuzzles: [Int] = []
         var flippedHalts = 0
+        var flippedPuzzles: [Int] = []
         var maxQError = 0.0
+        var qError = [Double](repeating: 0, count: count)
         for p in 0..<count {
             var differs = false
             for s in 0..<steps {
@@ -58,13 +61,22 @@ final class OfficialCheckpointTests: XCTestCase {
                 let n = zip(ours, preds[s][p]).filter { $0 != $1 }.count
                 mismatchedTokens[s] += n
                 if n > 0 { differs = true }
-                maxQError = max(maxQError, abs(Double(outputs[p].qHalt[s]) - qHalt[s][p]))
-                if (outputs[p].qHalt[s] > 0) != (qHalt[s][p] > 0) { flippedHalts += 1 }
+                qError[p] = max(qError[p], abs(Double(outputs[p].qHalt[s]) - qHalt[s][p]))
+                maxQError = max(maxQError, qError[p])
+                if (outputs[p].qHalt[s] > 0) != (qHalt[s][p] > 0) {
+                    flippedHalts += 1
+                    if flippedPuzzles.last != p { flippedPuzzles.append(p) }
+                }
             }
             if differs { mismatchedPuzzles.append(p) }
         }
-        print("official FP32 conformance: tokens differing per step \(mismatchedTokens) (of \(count * 81) each), in puzzles \(mismatchedPuzzles.map { $0 + 1 }), max |q_halt| error \(maxQError), halting decisions changed \(flippedHalts)")
-        XCTAssertEqual(flippedHalts, 0, "halting decisions (q_halt > 0) differing from the official FP32 run")
+        print("official FP32 conformance: tokens differing per step \(mismatchedTokens) (of \(count * 81) each), in puzzles \(mismatchedPuzzles.map { $0 + 1 }), max |q_halt| error \(maxQError), halting decisions changed \(flippedHalts) (puzzles \(flippedPuzzles.map { $0 + 1 }))")
+        // A halting decision may differ only in a puzzle whose predictions differ too, and which the
+        // one-ulp check below shows to be chaotic: puzzle 92 with the AVX2 tier's FP32 rounding
+        // (its q_halt at steps 12-16 sits near zero; the first halting step stays the official one).
+        for p in flippedPuzzles {
+            XCTAssertTrue(mismatchedPuzzles.contains(p), "puzzle \(p + 1): a halting decision differs from the official run while every prediction agrees")
+        }
 
         // Recompute the differing puzzles with every token embedding moved up by one ulp: a stable
         // puzzle keeps its predictions; an unstable one changes its own answer.
@@ -90,6 +102,10 @@ final class OfficialCheckpointTests: XCTestCase {
             print("puzzle \(p + 1): under a one-ulp input perturbation, own predictions changed per step \(selfChanges), q_halt moved up to \(qMoved)")
             XCTAssertTrue(selfChanges.reduce(0, +) > 0 || qMoved > 1e-2,
                           "puzzle \(p + 1) differs from the official predictions but is numerically stable: a port error")
+            if flippedPuzzles.contains(p) {
+                XCTAssertGreaterThanOrEqual(Double(qMoved), qError[p],
+                    "puzzle \(p + 1): a halting decision differs from the official run by more than one ulp of input moves Recur's own q_halt")
+            }
         }
 
         // The halting run the README quotes, recomputed from the official file and from ours.

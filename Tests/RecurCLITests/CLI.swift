@@ -2,6 +2,7 @@ import Foundation
 import Runtime
 import TestSupport
 import XCTest
+import Bench
 
 /// Runs the built `recur` binary the way a user does and captures what it prints.
 enum CLI {

@@ -2,6 +2,7 @@ import Foundation
 import Runtime
 import TestSupport
 import XCTest
+import Bench
 
 /// A tiny random llama model (hidden 64, 2 layers, 4 heads over 2 KV heads, SwiGLU width 256) with
 /// a byte-level BPE tokenizer of its own (the 256 bytes in GPT-2's alphabet and "<|endoftext|>"),

@@ -1,6 +1,8 @@
 import Foundation
 import Runtime
 import XCTest
+import Tasks
+import Bench
 
 /// `recur solve` end to end on the shipped default model and sample puzzles.
 final class SolveTests: XCTestCase {

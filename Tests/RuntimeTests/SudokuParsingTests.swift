@@ -2,6 +2,7 @@ import Foundation
 import Runtime
 import TestSupport
 import XCTest
+import Tasks
 
 /// Puzzle files as users write them: LF or CRLF line ends, comments, a solution column, and the
 /// errors that name the line and what is wrong with it.

@@ -1,6 +1,7 @@
 import Foundation
 import Runtime
 import XCTest
+import Bench
 
 /// The references tests compare against: the Python scripts in tools/ (PyTorch, the `gguf`
 /// package) and the trained checkpoint and data in ../shared.

@@ -96,6 +96,18 @@ public final class GGUFFile: @unchecked Sendable {
         return UnsafeRawBufferPointer(start: mapping + dataOffset + info.offset, count: info.byteCount)
     }
 
+    /// Tells the kernel the tensor's pages are not needed now (after they were repacked into the
+    /// runtime's own layout): they leave resident memory and are read from the file again if
+    /// touched. Only whole pages inside the tensor are released.
+    public func releasePages(_ info: GGUFTensorInfo) {
+        let range = bytes(info)
+        guard let base = range.baseAddress, range.count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: base) + page - 1) / page * page
+        let end = (Int(bitPattern: base) + range.count) / page * page
+        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, Int32(MADV_DONTNEED)) }
+    }
+
     /// A dequantized copy of the tensor's values, in storage order (row-major over `shape`).
     public func floats(_ name: String) throws -> [Float] {
         guard let info = tensor(name) else { throw GGUFError.missingTensor(path: path, tensor: name) }

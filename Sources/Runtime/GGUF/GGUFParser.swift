@@ -99,6 +99,15 @@ struct GGUFParser {
                         + "\(info.byteCount) bytes of \(info.type.name), but the data section holds \(available) bytes")
             }
         }
+        // Two tensors may not share bytes: a type id or shape changed in the header (a Q4_1 tensor
+        // marked Q8_0, say) would otherwise read into its neighbour's data and run on garbage.
+        let ordered = pending.filter { $0.info.byteCount > 0 }.sorted { $0.info.offset < $1.info.offset }
+        for (previous, next) in zip(ordered, ordered.dropFirst()) where previous.info.offset + previous.info.byteCount > next.info.offset {
+            throw GGUFError.badTensor(
+                path: path, tensor: previous.info.name, offset: previous.at,
+                message: "its \(previous.info.byteCount) bytes of \(previous.info.type.name) at relative offset \(previous.info.offset) "
+                    + "overlap tensor '\(next.info.name)' at \(next.info.offset)")
+        }
         return Header(
             version: version, alignment: alignment, metadata: metadata, keyIndex: keyIndex,
             tensors: pending.map(\.info), tensorIndex: tensorIndex, dataOffset: dataOffset)

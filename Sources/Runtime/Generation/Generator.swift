@@ -90,6 +90,8 @@ public final class Generator: @unchecked Sendable {
             result.tokens.append(token)
             if tokenizer.isEndOfGeneration(token) && !options.ignoreEndOfGeneration {
                 result.finishReason = .stop
+                // Text held back as a possible stop string (or an incomplete character) is text.
+                _ = emit(stream.finish(utf8.finish()))
                 break
             }
             let (text, stopped) = stream.push(utf8.append(tokenizer.piece(token)))

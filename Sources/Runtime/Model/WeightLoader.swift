@@ -65,7 +65,16 @@ struct WeightLoader {
             guard status == 0 else {
                 throw ModelError.unsupportedType(file: file.path, name: "\(parts[0].name).weight", type: "\(infos[0].type.name) with \(inFeatures) columns")
             }
+            // The file's copy is not read again (an embedding tied to this weight reads its rows
+            // back on demand), so its pages need not stay resident next to the packed one.
+            for i in infos { file.releasePages(i) }
             return Linear(weight: .quantized(q, packed: packed), bias: b, outFeatures: rows, inFeatures: inFeatures)
+        }
+        // One F32 matrix: computed straight from the mapped file.
+        if infos.count == 1, infos[0].type == .f32, let base = file.bytes(infos[0]).baseAddress,
+           Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
+            let view = FloatBuffer(borrowing: base.assumingMemoryBound(to: Float.self), count: rows * inFeatures, owner: file)
+            return Linear(weight: .f32(view), bias: b, outFeatures: rows, inFeatures: inFeatures)
         }
         let w = FloatBuffer(count: rows * inFeatures)
         var at = 0

@@ -1,3 +1,5 @@
+import Runtime
+
 /// 9x9 Sudoku in the token layout the TRM Sudoku models use: 0 pad, 1 blank, 2...10 the digits 1...9.
 public struct Sudoku: Sendable, Equatable {
     /// 81 cells, row-major; 0 is blank.
