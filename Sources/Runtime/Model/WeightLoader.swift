@@ -56,12 +56,24 @@ struct WeightLoader {
             b = joinedBias
         }
         if let q = Self.kernelType(infos[0].type), infos.allSatisfy({ $0.type == infos[0].type }) {
-            // Rows in the file's standard layout concatenate byte-wise; repack them as one matrix.
-            var standard = [UInt8]()
-            standard.reserveCapacity(infos.reduce(0) { $0 + $1.byteCount })
-            for i in infos { standard.append(contentsOf: file.bytes(i)) }
             let packed = RawBuffer(byteCount: recur_q_packed_size(q, Int64(rows), Int64(inFeatures)))
-            let status = standard.withUnsafeBytes { recur_q_repack(q, $0.baseAddress, packed.pointer, Int64(rows), Int64(inFeatures)) }
+            var status: Int32 = 0
+            if parts.dropLast().allSatisfy({ $0.out % 16 == 0 }) {
+                // Packed panels hold 16 rows each, so parts that start on a panel boundary repack
+                // straight from the mapped file into their place: no copy of the file's bytes.
+                var row = 0
+                for (part, i) in zip(parts, infos) where status == 0 {
+                    let offset = recur_q_packed_size(q, Int64(row), Int64(inFeatures))
+                    status = recur_q_repack(q, file.bytes(i).baseAddress, packed.pointer + offset, Int64(part.out), Int64(inFeatures))
+                    row += part.out
+                }
+            } else {
+                // Rows in the file's standard layout concatenate byte-wise; repack them as one matrix.
+                var standard = [UInt8]()
+                standard.reserveCapacity(infos.reduce(0) { $0 + $1.byteCount })
+                for i in infos { standard.append(contentsOf: file.bytes(i)) }
+                status = standard.withUnsafeBytes { recur_q_repack(q, $0.baseAddress, packed.pointer, Int64(rows), Int64(inFeatures)) }
+            }
             guard status == 0 else {
                 throw ModelError.unsupportedType(file: file.path, name: "\(parts[0].name).weight", type: "\(infos[0].type.name) with \(inFeatures) columns")
             }
