@@ -200,14 +200,7 @@ final class DecoderBlock: @unchecked Sendable {
         ws.time(.residual) { recur_f32_add(h, ws.projection.pointer, h, count) }
         ws.time(.norm) { mlpNorm(h, ws.normed.pointer, rows: n) }
         ws.linear(.ffnGateUp, gateUp, ws.normed.pointer, ws.gateUp.pointer, rows: n)
-        if down.isQuantized {
-            ws.time(.ffnSwigluDown, multiplyAdds: down.multiplyAdds(rows: n)) {
-                down(swiglu: ws.gateUp.pointer, ws.projection.pointer, rows: n, scratch: ws.quantScratch)
-            }
-        } else {
-            ws.time(.swiglu) { recur_f32_swiglu(ws.gateUp.pointer, ws.activation.pointer, Int64(n), Int64(down.inFeatures)) }
-            ws.linear(.ffnDown, down, ws.activation.pointer, ws.projection.pointer, rows: n)
-        }
+        ws.swigluLinear(.ffnDown, fused: .ffnSwigluDown, down, rows: n, ws.projection.pointer)
         ws.time(.residual) { recur_f32_add(h, ws.projection.pointer, h, count) }
     }
 }

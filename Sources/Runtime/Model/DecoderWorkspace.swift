@@ -2,7 +2,7 @@ import CKernels
 
 /// Scratch memory for a causal model's forward calls of up to `maxBatch` tokens against a context
 /// of `contextSize` positions, allocated once so decoding never allocates.
-final class DecoderWorkspace: @unchecked Sendable {
+final class DecoderWorkspace: ForwardScratch, @unchecked Sendable {
     /// Tokens per forward batch: prompts longer than this run in several batches (llama.cpp's
     /// n_ubatch, 512 by default).
     let maxBatch: Int
@@ -47,17 +47,5 @@ final class DecoderWorkspace: @unchecked Sendable {
     /// Makes room for the logits of `rows` tokens.
     func reserveLogits(rows: Int, vocab: Int) {
         if logits.count < rows * vocab { logits = FloatBuffer(count: rows * vocab) }
-    }
-
-    @inline(__always)
-    func time(_ op: OpProfile.Op, multiplyAdds: Double = 0, _ body: () -> Void) {
-        if let profile { profile.measure(op, multiplyAdds: multiplyAdds, body) } else { body() }
-    }
-
-    @inline(__always)
-    func linear(_ op: OpProfile.Op, _ layer: Linear, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int) {
-        time(op, multiplyAdds: layer.multiplyAdds(rows: rows)) {
-            layer(x, y, rows: rows, scratch: quantScratch)
-        }
     }
 }
