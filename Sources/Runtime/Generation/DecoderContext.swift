@@ -27,7 +27,7 @@ public final class DecoderContext: @unchecked Sendable {
         }
         self.model = model
         self.contextSize = contextSize
-        cache = KVCache(layers: model.virtualLayers, capacity: contextSize, width: model.kvWidth)
+        cache = try KVCache(layers: model.virtualLayers, capacity: contextSize, width: model.kvWidth)
         ws = DecoderWorkspace(model: model, contextSize: contextSize, maxBatch: maxBatch, threads: threads)
     }
 

@@ -14,15 +14,18 @@ public final class KVCache: @unchecked Sendable {
     private let storage: UnsafeMutableRawPointer
     private let byteCount: Int
 
-    init(layers: Int, capacity: Int, width: Int) {
+    init(layers: Int, capacity: Int, width: Int) throws {
         self.layers = layers
         self.capacity = capacity
         self.width = width
-        byteCount = max(2 * layers * capacity * width * MemoryLayout<Float>.stride, 1)
+        let (bytes, overflow) = (2 * layers * width * MemoryLayout<Float>.stride).multipliedReportingOverflow(by: capacity)
+        byteCount = max(bytes, 1)
         // Anonymous pages read as zero and become resident when first written.
-        let mapped = mmap(nil, byteCount, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        precondition(mapped != MAP_FAILED && mapped != nil, "cannot reserve \(byteCount) bytes for the KV cache")
-        storage = mapped!
+        let mapped = overflow ? nil : mmap(nil, byteCount, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let mapped, mapped != MAP_FAILED else {
+            throw ModelError.badInput("cannot reserve \(overflow ? "that many" : "\(byteCount)") bytes for a KV cache of \(capacity) tokens x \(layers) layers: use a smaller --ctx-size")
+        }
+        storage = mapped
     }
 
     deinit { munmap(storage, byteCount) }
