@@ -191,4 +191,14 @@ final class GenerateTests: XCTestCase {
         let reusedSecond = try XCTUnwrap(turns.last.flatMap(reused), verbose.stderr)
         XCTAssertGreaterThan(reusedSecond, 0, "the second turn reuses the first turn's tokens: \(verbose.stderr)")
     }
+
+    /// `recur inspect` on a language model names its description, tokenizer and chat template as
+    /// the runtime reads them.
+    func testInspectShowsLanguageModelFacts() throws {
+        let out = try succeed(["inspect", model.path]).stdout
+        XCTAssertTrue(out.contains("language model: llama, 30 pre-norm blocks, hidden 576, 9 heads / 3 kv heads of 64"), out)
+        XCTAssertTrue(out.contains("RoPE base 100000.0, 64 dims, pairs"), out)
+        XCTAssertTrue(out.contains("tokenizer: gpt2 (pre-tokenizer smollm), 49152 tokens"), out)
+        XCTAssertTrue(out.contains("chat template:") && out.contains("renders"), out)
+    }
 }
