@@ -107,7 +107,8 @@ struct Generate: ParsableCommand {
                            + "\(generator.context.contextSize) (--ctx-size)")
         }
         let out = FileHandle.standardOutput
-        if !json { out.write(Data(text.utf8)) }
+        // A plain completion echoes its prompt, as llama.cpp does; a chat turn shows the reply only.
+        if !json && !chat { out.write(Data(text.utf8)) }
         let result = try generator.generate(prompt: promptTokens, options: sampling.options(ignoreEndOfGeneration: ignoreEOS)) { piece in
             if !json { out.write(Data(piece.utf8)) }
             return true

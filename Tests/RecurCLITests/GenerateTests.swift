@@ -201,4 +201,11 @@ final class GenerateTests: XCTestCase {
         XCTAssertTrue(out.contains("tokenizer: gpt2 (pre-tokenizer smollm), 49152 tokens"), out)
         XCTAssertTrue(out.contains("chat template:") && out.contains("renders"), out)
     }
+
+    /// `generate --chat` streams the reply alone (the user's message is not echoed into it).
+    func testChatStreamingPrintsOnlyTheReply() throws {
+        let json = try generateJSON(["-n", "12", "--temp", "0", "--chat"], prompt: "Say hello.")
+        let streamed = try succeed(["generate", "-m", model.path, "-n", "12", "--temp", "0", "--chat", "-p", "Say hello."])
+        XCTAssertEqual(streamed.stdout, json.text + "\n")
+    }
 }
