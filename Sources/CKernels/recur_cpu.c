@@ -203,12 +203,16 @@ int recur_isa_env_rejected(void) {
 // ---------------------------------------------------------------------------------------------
 // Threads
 
-// 0 until chosen: the default is taken lazily so OMP_NUM_THREADS set before the first call counts.
-static _Atomic int g_threads = 0;
+// The thread count belongs to the calling thread, so two models served from two threads of one
+// process each keep their own (`recur serve` runs every model on its own thread). A thread that
+// never chose one gets the process default, taken lazily so OMP_NUM_THREADS set before the first
+// call counts.
+static _Atomic int g_default_threads = 0;
+static _Thread_local int t_threads = 0;
 
 void recur_set_num_threads(int n) {
     if (n < 1) n = 1;
-    atomic_store_explicit(&g_threads, n, memory_order_relaxed);
+    t_threads = n;
 #ifdef RECUR_HAVE_OPENMP
     // Only the calling thread's default; our own parallel regions pass num_threads explicitly so
     // the count holds whichever thread calls a kernel.
@@ -225,7 +229,8 @@ static void blas_single(void) {
 void recur_blas_single_threaded(void) { pthread_once(&g_blas_once, blas_single); }
 
 int recur_get_num_threads(void) {
-    int n = atomic_load_explicit(&g_threads, memory_order_relaxed);
+    if (t_threads > 0) return t_threads;
+    int n = atomic_load_explicit(&g_default_threads, memory_order_relaxed);
     if (n > 0) return n;
 #ifdef RECUR_HAVE_OPENMP
     int fresh = omp_get_max_threads();
@@ -234,8 +239,8 @@ int recur_get_num_threads(void) {
 #endif
     if (fresh < 1) fresh = 1;
     int expected = 0;
-    // First caller wins, so every later caller (and every scratch size) sees the same number.
-    if (!atomic_compare_exchange_strong(&g_threads, &expected, fresh)) return expected;
+    // First caller wins, so every later caller (and every scratch size) sees the same default.
+    if (!atomic_compare_exchange_strong(&g_default_threads, &expected, fresh)) return expected;
     return fresh;
 }
 

@@ -53,7 +53,9 @@ const char *recur_isa_name(recur_isa isa);  // "scalar", "avx2", "avxvnni", "avx
 // 1 if RECUR_ISA named a tier this CPU lacks (the best tier is used instead and callers may warn).
 int recur_isa_env_rejected(void);
 
-// Threads for every kernel, linear included; n < 1 means 1. Default: omp_get_max_threads().
+// Threads for every kernel the calling thread runs, linear included; n < 1 means 1. The count is
+// the calling thread's own (two models on two threads keep theirs); a thread that set none gets
+// omp_get_max_threads() of the first query.
 // OpenBLAS itself is kept single-threaded: recur_f32_linear splits the output into fixed tiles over
 // OpenMP threads, so every result is bit-identical whatever the thread count.
 void recur_set_num_threads(int n);

@@ -145,26 +145,77 @@ public final class ACTRunner {
         var index: Int
         var steps = 0
         var output: ModelOutput
+        var policy: HaltingPolicy
+        var maxSteps: Int
     }
+
+    private struct Waiting {
+        var index: Int
+        var input: ModelInput
+        var policy: HaltingPolicy
+        var maxSteps: Int
+    }
+
+    /// Samples thinking, packed at the front of the state buffers.
+    private var slots: [Slot] = []
+    /// Inputs submitted but not yet in a slot, with the index their output will carry.
+    private var waiting: [Waiting] = []
+    private var waitingHead = 0
 
     /// Solves every input, calling `emit` as each one halts (not in input order).
     public func run(_ inputs: [ModelInput], emit: (ModelOutput) throws -> Void) throws {
         for (i, x) in inputs.enumerated() { try validate(x, index: i) }
-        // The thread count is process-wide and sizes the attention scratch: restore ours in case
-        // another runner changed it since this one was made.
+        for (i, x) in inputs.enumerated() { waiting.append(Waiting(index: i, input: x, policy: policy, maxSteps: maxSteps)) }
+        do {
+            while !isIdle { try step(emit: emit) }
+        } catch {
+            slots.removeAll()
+            waiting.removeAll()
+            waitingHead = 0
+            throw error
+        }
+    }
+
+    /// Queues `input`; it takes a slot at the start of the next `step` that finds one free, and
+    /// its output carries `index`. Lets a server feed requests into the running batch, each with
+    /// its own halting policy and step cap (the runner's by default).
+    public func submit(_ input: ModelInput, index: Int, policy: HaltingPolicy? = nil, maxSteps: Int? = nil) throws {
+        try validate(input, index: index)
+        let cap = maxSteps ?? self.maxSteps
+        guard cap >= 1 else { throw ModelError.badInput("max steps must be at least 1, got \(cap)") }
+        waiting.append(Waiting(index: index, input: input, policy: policy ?? self.policy, maxSteps: cap))
+    }
+
+    /// Whether no sample is thinking or waiting.
+    public var isIdle: Bool { slots.isEmpty && waitingHead == waiting.count }
+    /// Samples in slots now.
+    public var activeCount: Int { slots.count }
+    /// Samples submitted that wait for a slot.
+    public var waitingCount: Int { waiting.count - waitingHead }
+
+    /// One ACT step of every sample in a slot (after filling free slots from the queue); `emit`
+    /// gets each sample that halts, whose slot then takes the next waiting input with a fresh carry.
+    public func step(emit: (ModelOutput) throws -> Void) throws {
+        // The thread count sizes the attention scratch: restore ours in case this thread ran
+        // another model since.
         recur_set_num_threads(Int32(threads))
         let c = model.config
         let slotSize = c.totalSeqLen * c.hiddenSize
         let cells = c.seqLen * c.vocabSize
-        var slots: [Slot] = []
-        var next = 0
 
-        func load(_ i: Int, into s: Int) {
+        func takeWaiting(into s: Int) {
+            let next = waiting[waitingHead], x = next.input
+            waitingHead += 1
+            if waitingHead == waiting.count {
+                waiting.removeAll(keepingCapacity: true)
+                waitingHead = 0
+            }
             model.resetCarry(zH: zH.pointer + s * slotSize, zL: zL.pointer + s * slotSize)
-            model.embed(tokens: inputs[i].tokens, puzzle: inputs[i].puzzleIdentifier, into: input.pointer + s * slotSize)
+            model.embed(tokens: x.tokens, puzzle: x.puzzleIdentifier, into: input.pointer + s * slotSize)
             headSession?.reset(slot: s)
-            let output = ModelOutput(index: i, prediction: [], steps: 0, qHalt: [], qContinue: [], stepPredictions: [], stepLogits: [])
-            if s == slots.count { slots.append(Slot(index: i, output: output)) } else { slots[s] = Slot(index: i, output: output) }
+            let output = ModelOutput(index: next.index, prediction: [], steps: 0, qHalt: [], qContinue: [], stepPredictions: [], stepLogits: [])
+            let slot = Slot(index: next.index, output: output, policy: next.policy, maxSteps: next.maxSteps)
+            if s == slots.count { slots.append(slot) } else { slots[s] = slot }
         }
         func move(from src: Int, to dst: Int) {
             for buffer in [zH, zL, input] {
@@ -174,52 +225,50 @@ public final class ACTRunner {
             headSession?.move(from: src, to: dst)
         }
 
-        while next < inputs.count && slots.count < batchSize { load(next, into: slots.count); next += 1 }
+        while waitingCount > 0 && slots.count < batchSize { takeWaiting(into: slots.count) }
+        guard !slots.isEmpty else { return }
         var prediction = [Int32](repeating: 0, count: c.seqLen)
-        while !slots.isEmpty {
-            let batch = slots.count
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            model.step(zH: zH.pointer, zL: zL.pointer, input: input.pointer, batch: batch, ws: ws)
-            model.heads(zH: zH.pointer, batch: batch, logits: logits.pointer, q: q.pointer, ws: ws)
-            if let headSession {
-                let h0 = DispatchTime.now().uptimeNanoseconds
-                headSession.evaluate(ws.headInput.pointer, q: q.pointer, batch: batch)
-                headSeconds += Double(DispatchTime.now().uptimeNanoseconds - h0) / 1e9
-                headDecisions += batch
+        let batch = slots.count
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        model.step(zH: zH.pointer, zL: zL.pointer, input: input.pointer, batch: batch, ws: ws)
+        model.heads(zH: zH.pointer, batch: batch, logits: logits.pointer, q: q.pointer, ws: ws)
+        if let headSession {
+            let h0 = DispatchTime.now().uptimeNanoseconds
+            headSession.evaluate(ws.headInput.pointer, q: q.pointer, batch: batch)
+            headSeconds += Double(DispatchTime.now().uptimeNanoseconds - h0) / 1e9
+            headDecisions += batch
+        }
+        stepDurations.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        var finished: [Int] = []
+        for s in 0..<batch {
+            let qHalt = q[2 * s], qContinue = q[2 * s + 1]
+            let row = logits.pointer + s * cells
+            prediction.withUnsafeMutableBufferPointer {
+                recur_f32_argmax(row, Int64(c.seqLen), Int64(c.vocabSize), $0.baseAddress!)
             }
-            stepDurations.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-            var finished: [Int] = []
-            for s in 0..<batch {
-                let qHalt = q[2 * s], qContinue = q[2 * s + 1]
-                let row = logits.pointer + s * cells
-                prediction.withUnsafeMutableBufferPointer {
-                    recur_f32_argmax(row, Int64(c.seqLen), Int64(c.vocabSize), $0.baseAddress!)
-                }
-                slots[s].steps += 1
-                slots[s].output.qHalt.append(qHalt)
-                slots[s].output.qContinue.append(qContinue)
-                if recordEveryStep { slots[s].output.stepPredictions.append(prediction) }
-                if recordHeadInputs { slots[s].output.headInputs.append(Array(UnsafeBufferPointer(start: ws.headInput.pointer + s * c.hiddenSize, count: c.hiddenSize))) }
-                if recordLogits { slots[s].output.stepLogits.append(Array(UnsafeBufferPointer(start: row, count: cells))) }
-                if slots[s].steps >= maxSteps || policy.halts(rule: c.haltRule, qHalt: qHalt, qContinue: qContinue) {
-                    var out = slots[s].output
-                    out.prediction = prediction
-                    out.steps = slots[s].steps
-                    try emit(out)
-                    finished.append(s)
-                }
+            slots[s].steps += 1
+            slots[s].output.qHalt.append(qHalt)
+            slots[s].output.qContinue.append(qContinue)
+            if recordEveryStep { slots[s].output.stepPredictions.append(prediction) }
+            if recordHeadInputs { slots[s].output.headInputs.append(Array(UnsafeBufferPointer(start: ws.headInput.pointer + s * c.hiddenSize, count: c.hiddenSize))) }
+            if recordLogits { slots[s].output.stepLogits.append(Array(UnsafeBufferPointer(start: row, count: cells))) }
+            if slots[s].steps >= slots[s].maxSteps || slots[s].policy.halts(rule: c.haltRule, qHalt: qHalt, qContinue: qContinue) {
+                var out = slots[s].output
+                out.prediction = prediction
+                out.steps = slots[s].steps
+                try emit(out)
+                finished.append(s)
             }
-            // Refill finished slots from the queue; compact the rest from the back so the
-            // active slots stay contiguous at the front.
-            for s in finished.reversed() {
-                if next < inputs.count {
-                    load(next, into: s)
-                    next += 1
-                } else {
-                    let last = slots.count - 1
-                    if s != last { move(from: last, to: s) }
-                    slots.removeLast()
-                }
+        }
+        // Refill finished slots from the queue; compact the rest from the back so the active
+        // slots stay contiguous at the front.
+        for s in finished.reversed() {
+            if waitingCount > 0 {
+                takeWaiting(into: s)
+            } else {
+                let last = slots.count - 1
+                if s != last { move(from: last, to: s) }
+                slots.removeLast()
             }
         }
     }

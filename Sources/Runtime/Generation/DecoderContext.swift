@@ -44,8 +44,7 @@ public final class DecoderContext: @unchecked Sendable {
     /// prompt's last token to feed, so there are logits to sample from); returns its length.
     @discardableResult
     public func reusePrefix(of prompt: [Int32]) -> Int {
-        var same = 0
-        while same < min(tokens.count, prompt.count - 1), tokens[same] == prompt[same] { same += 1 }
+        let same = reusablePrefix(held: tokens, prompt: prompt)
         truncate(to: same)
         return same
     }
@@ -82,4 +81,12 @@ public final class DecoderContext: @unchecked Sendable {
         tokens += new
         return Array(UnsafeBufferPointer(start: ws.logits.pointer, count: new.count * model.vocabSize))
     }
+}
+
+/// Leading tokens of `prompt` that a cache holding `held` already has, leaving at least the
+/// prompt's last token to evaluate (there must be logits to sample from).
+func reusablePrefix(held: [Int32], prompt: [Int32]) -> Int {
+    var same = 0
+    while same < min(held.count, prompt.count - 1), held[same] == prompt[same] { same += 1 }
+    return same
 }

@@ -66,48 +66,84 @@ public final class Generator: @unchecked Sendable {
         guard prompt.count + options.maxTokens <= context.contextSize else {
             throw ModelError.badInput("the prompt (\(prompt.count) tokens) and \(options.maxTokens) tokens to generate exceed the context size \(context.contextSize)")
         }
-        let tokenizer = language.tokenizer
-        var sampler = Sampler(options.sampling, vocabularySize: context.model.vocabSize)
-        for t in prompt { sampler.accept(t) }
-
+        var reply = Reply(prompt: prompt, options: options, language: language)
         let reused = context.reusePrefix(of: prompt)
         let t0 = DispatchTime.now().uptimeNanoseconds
         var logits = try context.feed(Array(prompt[reused...]))
         let promptSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
 
-        var result = GenerationResult(promptTokens: prompt, tokens: [], text: "", finishReason: .length, reusedPromptTokens: reused,
-                                      promptSeconds: promptSeconds, decodeSeconds: 0, decodeSteps: 0)
-        var stream = StopStringStream(stops: options.stop)
-        var utf8 = UTF8StreamDecoder()
-        func emit(_ text: String) -> Bool {
-            guard !text.isEmpty else { return true }
-            result.text += text
-            return onText(text)
-        }
-        while result.tokens.count < options.maxTokens {
-            // `sample` records the token for the penalties itself.
-            let token = sampler.sample(logits: logits.baseAddress!)
-            result.tokens.append(token)
-            if tokenizer.isEndOfGeneration(token) && !options.ignoreEndOfGeneration {
-                result.finishReason = .stop
-                // Text held back as a possible stop string (or an incomplete character) is text.
-                _ = emit(stream.finish(utf8.finish()))
-                break
-            }
-            let (text, stopped) = stream.push(utf8.append(tokenizer.piece(token)))
-            if !emit(text) { result.finishReason = .cancelled; break }
-            if stopped { result.finishReason = .stop; break }
-            if result.tokens.count == options.maxTokens { break }
+        var decodeSeconds = 0.0, decodeSteps = 0
+        var next = reply.next(logits: logits.baseAddress!, onText: onText)
+        while let token = next {
             let t1 = DispatchTime.now().uptimeNanoseconds
             logits = try context.feed([token])
-            result.decodeSeconds += Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9
-            result.decodeSteps += 1
+            decodeSeconds += Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9
+            decodeSteps += 1
+            next = reply.next(logits: logits.baseAddress!, onText: onText)
         }
-        if result.finishReason == .length || result.finishReason == .cancelled {
-            // Whatever is held back (an incomplete character, a partial stop string) is text.
-            _ = emit(stream.finish(utf8.finish()))
+        return GenerationResult(promptTokens: prompt, tokens: reply.tokens, text: reply.text, finishReason: reply.finishReason,
+                                reusedPromptTokens: reused, promptSeconds: promptSeconds, decodeSeconds: decodeSeconds, decodeSteps: decodeSteps)
+    }
+}
+
+/// The per-sequence half of generation, shared by `Generator` and `BatchGenerator`: samples each
+/// token from the logits, turns tokens into text that never splits a UTF-8 character nor shows a
+/// stop string (or a prefix of one that might still complete), and decides when the reply ends.
+struct Reply {
+    let options: GenerationOptions
+    let tokenizer: Tokenizer
+    private var sampler: Sampler
+    private var stream: StopStringStream
+    private var utf8 = UTF8StreamDecoder()
+    /// Tokens sampled, the end-of-generation token included when one ended the reply.
+    private(set) var tokens: [Int32] = []
+    private(set) var text = ""
+    private(set) var finishReason = GenerationResult.FinishReason.length
+    private(set) var finished = false
+
+    init(prompt: [Int32], options: GenerationOptions, language: LanguageModel) {
+        self.options = options
+        tokenizer = language.tokenizer
+        sampler = Sampler(options.sampling, vocabularySize: language.model.vocabSize)
+        // The penalties count the prompt's tokens too, as llama.cpp's do.
+        for t in prompt { sampler.accept(t) }
+        stream = StopStringStream(stops: options.stop)
+    }
+
+    /// Samples the next token from `logits` and passes on its text; returns the token to evaluate
+    /// next, or nil when the reply has ended (`finishReason` says why). `onText` returns false to
+    /// stop early.
+    mutating func next(logits: UnsafePointer<Float>, onText: (String) -> Bool) -> Int32? {
+        guard !finished else { return nil }
+        guard tokens.count < options.maxTokens else { return end(.length, onText: onText) }
+        // `sample` records the token for the penalties itself.
+        let token = sampler.sample(logits: logits)
+        tokens.append(token)
+        if tokenizer.isEndOfGeneration(token) && !options.ignoreEndOfGeneration { return end(.stop, onText: onText) }
+        let (piece, stopped) = stream.push(utf8.append(tokenizer.piece(token)))
+        if !emit(piece, onText) { return end(.cancelled, onText: onText) }
+        if stopped {
+            finishReason = .stop
+            finished = true
+            return nil
         }
-        return result
+        return tokens.count == options.maxTokens ? end(.length, onText: onText) : token
+    }
+
+    /// Ends the reply; whatever was held back (an incomplete character, a partial stop string)
+    /// is text after all.
+    mutating func end(_ reason: GenerationResult.FinishReason, onText: (String) -> Bool) -> Int32? {
+        guard !finished else { return nil }
+        finishReason = reason
+        finished = true
+        _ = emit(stream.finish(utf8.finish()), onText)
+        return nil
+    }
+
+    private mutating func emit(_ piece: String, _ onText: (String) -> Bool) -> Bool {
+        guard !piece.isEmpty else { return true }
+        text += piece
+        return onText(piece)
     }
 }
 

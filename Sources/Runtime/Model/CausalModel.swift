@@ -99,6 +99,31 @@ public final class CausalModel: @unchecked Sendable {
     /// Which rows of a batch go through the LM head.
     private enum HeadRows { case none, last, all }
 
+    /// One decode step of several sequences at once (continuous batching): row `i` is `tokens[i]`,
+    /// the next token of the sequence whose cache is `caches[i]`, at that cache's next position.
+    /// The linear layers run as one GEMM over every row, so the weights are read once for all the
+    /// sequences; attention runs row by row against each row's own cache. Writes the logits of
+    /// every row, `[tokens.count, vocab]`, into `ws.logits` (reserved by the caller).
+    func decodeStep(_ tokens: [Int32], caches: [KVCache], ws: DecoderWorkspace) {
+        let n = tokens.count
+        precondition(n == caches.count && n <= ws.maxBatch && ws.logits.count >= n * vocabSize)
+        let h = ws.hidden.pointer
+        ws.time(.embedding) { embedding.lookup(tokens[...], scale: description.embeddingScale, into: h) }
+        for i in 0..<n { ws.positions[i] = Int32(caches[i].count) }
+        var layer = 0
+        for pass in passes {
+            for block in stacks[pass.stack]! {
+                block.forward(h, rows: n, caches: .rows(caches), layer: layer, attention: attention, ws: ws)
+                layer += 1
+            }
+        }
+        for cache in caches { cache.count += 1 }
+        ws.time(.outputNorm) {
+            if let outputNorm { outputNorm(h, ws.normed.pointer, rows: n) } else { ws.normed.pointer.update(from: h, count: n * hiddenSize) }
+        }
+        ws.linear(.outputHead, output, ws.normed.pointer, ws.logits.pointer, rows: n)
+    }
+
     private func forwardBatch(_ tokens: ArraySlice<Int32>, cache: KVCache, ws: DecoderWorkspace, logits: UnsafeMutablePointer<Float>, head: HeadRows) {
         let n = tokens.count, hidden = hiddenSize, pos0 = cache.count
         let h = ws.hidden.pointer
@@ -107,7 +132,7 @@ public final class CausalModel: @unchecked Sendable {
         var layer = 0
         for pass in passes {
             for block in stacks[pass.stack]! {
-                block.forward(h, rows: n, pos0: pos0, cache: cache, layer: layer, attention: attention, ws: ws)
+                block.forward(h, rows: n, caches: .sequence(cache, pos0: pos0), layer: layer, attention: attention, ws: ws)
                 layer += 1
             }
         }
@@ -170,7 +195,15 @@ final class DecoderBlock: @unchecked Sendable {
 
     var linears: [Linear] { [qkv, attentionOutput, gateUp, down] }
 
-    func forward(_ h: UnsafeMutablePointer<Float>, rows n: Int, pos0: Int, cache: KVCache, layer: Int, attention a: AttentionSpec, ws: DecoderWorkspace) {
+    /// Where the rows of a forward call keep their keys and values.
+    enum RowCaches {
+        /// Consecutive tokens of one sequence, the first at `pos0`.
+        case sequence(KVCache, pos0: Int)
+        /// One token per row, each of its own sequence, at that cache's next position.
+        case rows([KVCache])
+    }
+
+    func forward(_ h: UnsafeMutablePointer<Float>, rows n: Int, caches: RowCaches, layer: Int, attention a: AttentionSpec, ws: DecoderWorkspace) {
         let hidden = attentionNorm.weight?.count ?? 0
         let count = Int64(n * hidden)
         let qkvWidth = a.qkvWidth, qWidth = a.heads * a.headDim, kvWidth = a.kvHeads * a.headDim
@@ -183,18 +216,28 @@ final class DecoderBlock: @unchecked Sendable {
                 recur_f32_rope_positions(ws.qkv.pointer + qWidth, Int64(n), Int64(a.kvHeads), Int64(a.headDim), Int64(dims), Int64(qkvWidth), ws.positions, base, neox)
             }
         }
-        let keys = cache.keys(layer), values = cache.values(layer)
-        ws.time(.kvStore) {
-            for i in 0..<n {
-                let row = ws.qkv.pointer + i * qkvWidth
-                (keys + (pos0 + i) * kvWidth).update(from: row + qWidth, count: kvWidth)
-                (values + (pos0 + i) * kvWidth).update(from: row + qWidth + kvWidth, count: kvWidth)
+        let scale = 1 / Float(a.headDim).squareRoot()
+        // Keys and values of row i go to position `start + i` of its cache; its query attends to
+        // every position up to that one.
+        func attend(_ cache: KVCache, rows: Range<Int>, start: Int) {
+            let keys = cache.keys(layer), values = cache.values(layer)
+            ws.time(.kvStore) {
+                for i in rows {
+                    let row = ws.qkv.pointer + i * qkvWidth, position = start + i - rows.lowerBound
+                    (keys + position * kvWidth).update(from: row + qWidth, count: kvWidth)
+                    (values + position * kvWidth).update(from: row + qWidth + kvWidth, count: kvWidth)
+                }
+            }
+            ws.time(.attention) {
+                recur_f32_causal_attention(ws.qkv.pointer + rows.lowerBound * qkvWidth, Int64(qkvWidth), keys, values, Int64(kvWidth),
+                                           ws.attention.pointer + rows.lowerBound * qWidth, Int64(qWidth),
+                                           Int64(rows.count), Int64(start), Int64(a.heads), Int64(a.kvHeads), Int64(a.headDim),
+                                           scale, ws.attentionScratch.pointer)
             }
         }
-        ws.time(.attention) {
-            recur_f32_causal_attention(ws.qkv.pointer, Int64(qkvWidth), keys, values, Int64(kvWidth), ws.attention.pointer, Int64(qWidth),
-                                       Int64(n), Int64(pos0), Int64(a.heads), Int64(a.kvHeads), Int64(a.headDim),
-                                       1 / Float(a.headDim).squareRoot(), ws.attentionScratch.pointer)
+        switch caches {
+        case let .sequence(cache, pos0): attend(cache, rows: 0..<n, start: pos0)
+        case let .rows(caches): for (i, cache) in caches.enumerated() { attend(cache, rows: i..<i + 1, start: cache.count) }
         }
         ws.linear(.attentionOutput, attentionOutput, ws.attention.pointer, ws.projection.pointer, rows: n)
         ws.time(.residual) { recur_f32_add(h, ws.projection.pointer, h, count) }
