@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // Recur: a CPU runtime for tiny recursive reasoning models (TRM, HRM).
 import Foundation
 import PackageDescription
@@ -41,6 +41,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // The HTTP server (`recur serve`); without its default traits it needs neither
+        // swift-configuration nor the full Foundation.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .target(
@@ -54,9 +61,22 @@ let package = Package(
         .target(name: "Export", dependencies: ["Runtime", .product(name: "Yams", package: "Yams")]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "Bench", dependencies: ["Export", "Runtime", "Tasks", "CKernels", "CSQLite"]),
+        // The OpenAI-compatible HTTP server: engines that batch requests across sequences, routes, metrics.
+        .target(
+            name: "Serve",
+            dependencies: [
+                "Runtime", "Tasks",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "recur",
-            dependencies: ["Bench", "Export", "Runtime", "Tasks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Bench", "Export", "Runtime", "Serve", "Tasks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Helpers every test target shares (seeded random data, paths, the Python reference).
         .target(name: "TestSupport", dependencies: ["Runtime", "Bench"], path: "Tests/TestSupport"),
@@ -66,6 +86,7 @@ let package = Package(
         .testTarget(name: "ConformanceTests", dependencies: ["Tasks", "Bench", "Export", "Runtime", "TestSupport"]),
         .testTarget(name: "RecurCLITests", dependencies: ["Tasks", "Bench", "recur", "Runtime", "TestSupport"]),
         .testTarget(name: "BenchTests", dependencies: ["Tasks", "Bench", "Runtime", "recur", "TestSupport"]),
+        .testTarget(name: "ServeTests", dependencies: ["Serve", "Runtime", "Tasks", "Bench", "recur", "TestSupport"]),
         .testTarget(name: "QHeadTests", dependencies: ["Export", "Runtime", "CKernels", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
