@@ -55,6 +55,8 @@ final class PuzzleEngine: EngineThread, @unchecked Sendable {
         super.init(id: id, queueLimit: queueLimit)
     }
 
+    /// Puzzles computed at once.
+    var slots: Int { runner.batchSize }
     /// The model's ACT step cap (`halt_max_steps`).
     var maxSteps: Int { runner.maxSteps }
 

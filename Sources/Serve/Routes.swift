@@ -186,8 +186,9 @@ extension RecurServer {
             throw APIError.badRequest("the model '\(engine.id)' takes \(engine.model.config.seqLen) tokens per input, not the 81 cells of a Sudoku", param: "model")
         }
         guard !body.puzzles.isEmpty else { throw APIError.badRequest("'puzzles' must not be empty", param: "puzzles") }
-        guard body.puzzles.count <= max(options.queueLimit, options.parallel) else {
-            throw APIError.badRequest("at most \(max(options.queueLimit, options.parallel)) puzzles per request, got \(body.puzzles.count)", param: "puzzles")
+        let most = max(options.queueLimit, engine.slots)
+        guard body.puzzles.count <= most else {
+            throw APIError.badRequest("at most \(most) puzzles per request, got \(body.puzzles.count)", param: "puzzles")
         }
         let policy: HaltingPolicy
         switch body.halt ?? "qhead" {
@@ -284,7 +285,7 @@ extension Response {
 }
 
 /// Refuses requests before the models are loaded (503) and, with an API key, requests without
-/// it (401). `/health` and `/v1/models` stay open, as in llama.cpp's server.
+/// it (401). Only `/health` stays open, for load balancers and orchestrators.
 struct GateMiddleware<Context: RequestContext>: RouterMiddleware {
     let apiKey: String?
     let table: ModelTable
@@ -292,7 +293,7 @@ struct GateMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         if path == "/health" { return try await next(request, context) }
-        if let apiKey, path != "/v1/models", !Self.authorized(request.headers[.authorization], key: apiKey) {
+        if let apiKey, !Self.authorized(request.headers[.authorization], key: apiKey) {
             return .error(.unauthorized)
         }
         guard table.isReady else { return .error(APIError(.serviceUnavailable, "Loading model", type: "server_error", code: "loading")) }

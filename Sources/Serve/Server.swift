@@ -5,18 +5,55 @@ import Runtime
 import ServiceLifecycle
 import UnixSignals
 
+/// One model to serve: `PATH[,threads=N][,parallel=N]`, the settings overriding the server's.
+public struct ModelSpec: Sendable, Equatable {
+    public var path: String
+    public var threads: Int?
+    public var parallel: Int?
+
+    public init(path: String, threads: Int? = nil, parallel: Int? = nil) {
+        self.path = path
+        self.threads = threads
+        self.parallel = parallel
+    }
+
+    public init(parsing text: String) throws {
+        var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        path = parts.removeFirst()
+        guard !path.isEmpty else { throw ModelError.badInput("--model '\(text)': no file name") }
+        for part in parts {
+            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, let value = Int(kv[1]), value >= 1 else {
+                throw ModelError.badInput("--model '\(text)': '\(part)' is not threads=N or parallel=N with N >= 1")
+            }
+            switch kv[0] {
+            case "threads": threads = value
+            case "parallel": parallel = value
+            default: throw ModelError.badInput("--model '\(text)': unknown setting '\(kv[0])' (threads, parallel)")
+            }
+        }
+    }
+
+    /// The model's id: its file name without `.gguf`.
+    public var id: String {
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        return name.hasSuffix(".gguf") ? String(name.dropLast(5)) : name
+    }
+}
+
 /// How `recur serve` runs.
 public struct ServerOptions: Sendable {
     /// GGUF files to serve; each is known by its file name without `.gguf`.
-    public var models: [String]
+    public var models: [ModelSpec]
     public var host = "127.0.0.1"
     /// 0: any free port (the listening line says which).
     public var port = 8080
-    /// Sequences (language models) or puzzles (TRM/HRM) computed at once per model.
+    /// Sequences (language models) or puzzles (TRM/HRM) computed at once per model, unless its
+    /// spec says otherwise.
     public var parallel = 4
-    /// Kernel threads of each model.
+    /// Kernel threads of each model, unless its spec says otherwise.
     public var threads = 1
-    /// When set, every request but `/health` and `/v1/models` needs `Authorization: Bearer KEY`.
+    /// When set, every request but `/health` needs `Authorization: Bearer KEY`.
     public var apiKey: String?
     /// Positions per sequence; nil: the model's context_length capped at 4096.
     public var contextSize: Int?
@@ -25,7 +62,9 @@ public struct ServerOptions: Sendable {
     /// Largest request body in bytes; more gets 413.
     public var bodyLimit = 1 << 20
 
-    public init(models: [String]) { self.models = models }
+    public init(models: [ModelSpec]) { self.models = models }
+
+    public init(models: [String]) { self.models = models.map { ModelSpec(path: $0) } }
 }
 
 /// A loaded model and what serves it.
@@ -93,17 +132,14 @@ public final class RecurServer: Sendable {
         guard (0...65535).contains(options.port) else { throw ModelError.badInput("--port must be between 0 and 65535, got \(options.port)") }
         guard options.bodyLimit >= 1024 else { throw ModelError.badInput("--max-body must be at least 1024 bytes") }
         var ids = Set<String>()
-        for path in options.models {
-            let id = Self.modelID(path)
-            guard ids.insert(id).inserted else { throw ModelError.badInput("two models are named '\(id)': give files different names") }
+        for spec in options.models {
+            guard ids.insert(spec.id).inserted else { throw ModelError.badInput("two models are named '\(spec.id)': give files different names") }
+            guard (spec.threads ?? options.threads) >= 1, (spec.threads ?? options.threads) <= ACTRunner.maxThreads else {
+                throw ModelError.badInput("threads must be between 1 and \(ACTRunner.maxThreads)")
+            }
+            guard (spec.parallel ?? options.parallel) >= 1 else { throw ModelError.badInput("parallel must be at least 1") }
         }
         self.options = options
-    }
-
-    /// A model's id: its file name without `.gguf`.
-    static func modelID(_ path: String) -> String {
-        let name = URL(fileURLWithPath: path).lastPathComponent
-        return name.hasSuffix(".gguf") ? String(name.dropLast(5)) : name
     }
 
     /// Serves until SIGINT/SIGTERM or `shutdown()`. `onReady` gets the bound port once the
@@ -160,22 +196,22 @@ public final class RecurServer: Sendable {
         table.publish(loaded)
     }
 
-    private static func open(_ path: String, options: ServerOptions, metrics: ServerMetrics) throws -> (id: String, model: ServedModel, meta: [String: String]) {
-        let id = modelID(path)
-        let session = try Session(path: path, threads: options.threads)
-        var meta = ["architecture": session.description.architecture, "path": URL(fileURLWithPath: path).lastPathComponent,
-                    "parallel": String(options.parallel), "threads": String(options.threads)]
-        metrics.slots(model: id, total: options.parallel)
+    private static func open(_ spec: ModelSpec, options: ServerOptions, metrics: ServerMetrics) throws -> (id: String, model: ServedModel, meta: [String: String]) {
+        let id = spec.id, threads = spec.threads ?? options.threads, parallel = spec.parallel ?? options.parallel
+        let session = try Session(path: spec.path, threads: threads)
+        var meta = ["architecture": session.description.architecture, "path": URL(fileURLWithPath: spec.path).lastPathComponent,
+                    "parallel": String(parallel), "threads": String(threads)]
+        metrics.slots(model: id, total: parallel)
         switch session.model {
         case let .language(language):
             let context = options.contextSize ?? min(language.model.description.contextLength, 4096)
-            let engine = try LanguageEngine(id: id, language: language, parallel: options.parallel, contextSize: context,
-                                            threads: options.threads, queueLimit: options.queueLimit, metrics: metrics)
+            let engine = try LanguageEngine(id: id, language: language, parallel: parallel, contextSize: context,
+                                            threads: threads, queueLimit: options.queueLimit, metrics: metrics)
             meta["kind"] = "language"
             meta["n_ctx"] = String(context)
             return (id, .language(engine), meta)
         case let .puzzle(model):
-            let engine = try PuzzleEngine(id: id, model: model, parallel: options.parallel, threads: options.threads,
+            let engine = try PuzzleEngine(id: id, model: model, parallel: parallel, threads: threads,
                                           queueLimit: options.queueLimit, metrics: metrics)
             meta["kind"] = "puzzle"
             meta["halt_max_steps"] = String(engine.maxSteps)

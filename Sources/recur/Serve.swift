@@ -14,7 +14,7 @@ struct ServeCommand: ParsableCommand {
         (--parallel slots); SIGINT or SIGTERM finish the requests in flight, then exit.
         """)
 
-    @Option(name: [.customShort("m"), .long], help: "A GGUF model to serve (repeatable; default: the shipped Sudoku TRM).")
+    @Option(name: [.customShort("m"), .long], help: "A GGUF model to serve, PATH[,threads=N][,parallel=N] (repeatable; default: the shipped Sudoku TRM).")
     var model: [String] = []
     @Option(name: .long, help: "Address to bind (loopback unless told otherwise).")
     var host = "127.0.0.1"
@@ -24,7 +24,7 @@ struct ServeCommand: ParsableCommand {
     var parallel = 4
     @Option(name: [.customShort("t"), .long], help: "Kernel threads of each model.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
-    @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' on every request but /health and /v1/models.")
+    @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' on every request but /health.")
     var apiKey: String?
     @Option(name: [.customShort("c"), .customLong("ctx-size")], help: "Context size of each sequence (default: the model's, at most 4096).")
     var contextSize: Int?
@@ -40,7 +40,7 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
-        var options = ServerOptions(models: try model.isEmpty ? [DefaultModel.path()] : model)
+        var options = ServerOptions(models: try (model.isEmpty ? [DefaultModel.path()] : model).map { try ModelSpec(parsing: $0) })
         options.host = host
         options.port = port
         options.parallel = parallel

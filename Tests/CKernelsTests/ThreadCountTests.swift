@@ -9,6 +9,29 @@ final class ThreadCountTests: XCTestCase {
         withThreads(0) { XCTAssertEqual(recur_get_num_threads(), 1, "n < 1 means 1") }
     }
 
+    /// The count belongs to the thread that sets it: two models served from two threads keep theirs.
+    func testEachThreadKeepsItsOwnCount() {
+        final class Seen: @unchecked Sendable { var counts: [Int32] = [0, 0] }
+        let seen = Seen()
+        let ready = DispatchGroup(), go = DispatchSemaphore(value: 0), done = DispatchGroup()
+        for (i, n) in [Int32(1), Int32(3)].enumerated() {
+            ready.enter()
+            done.enter()
+            Thread {
+                recur_set_num_threads(n)
+                ready.leave()
+                go.wait()  // both have set theirs before either reads
+                seen.counts[i] = recur_get_num_threads()
+                done.leave()
+            }.start()
+        }
+        ready.wait()
+        go.signal()
+        go.signal()
+        done.wait()
+        XCTAssertEqual(seen.counts, [1, 3])
+    }
+
     func testOneAndTwoThreadsGiveIdenticalResults() throws {
         for isa in [RECUR_ISA_SCALAR, recur_isa_best()] {
             let one = try withTier(isa) { withThreads(1) { runAll() } }

@@ -188,7 +188,7 @@ final class ServerTests: XCTestCase {
         try await server.stop()
     }
 
-    func testAPIKeyIsRequiredExceptForHealthAndModels() async throws {
+    func testAPIKeyIsRequiredExceptForHealth() async throws {
         var o = options([try ServeFixtures.tinyLlama(context: 64)], context: 64)
         o.apiKey = "sekret-123"
         let server = try await RunningServer.start(o)
@@ -202,7 +202,8 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(try http.get("/metrics").status, 401)
         XCTAssertEqual(try http.post("/v1/completions", json: body, headers: ["Authorization": "Bearer sekret-123"]).status, 200)
         XCTAssertEqual(try http.get("/health").status, 200)
-        XCTAssertEqual(try http.get("/v1/models").status, 200)
+        XCTAssertEqual(try http.get("/v1/models").status, 401)
+        XCTAssertEqual(try http.get("/v1/models", headers: ["Authorization": "Bearer sekret-123"]).status, 200)
         try await server.stop()
     }
 
