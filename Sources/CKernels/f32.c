@@ -568,3 +568,20 @@ void recur_bf16_to_f32(const uint16_t *x, float *y, int64_t n) {
     convert_ctx c = {.ops = ops(), .x = x, .y = y, .n = n};
     recur_parallel_for(chunks(n), CHUNK, bf16_to_f32_body, &c);
 }
+
+int64_t recur_f32_first_non_finite(const float *x, int64_t n) {
+    // Exponent bits all ones: NaN or infinity. Blocks of 64 reduce without a branch per value
+    // (the compiler vectorizes them); the index is looked for only in a block that has one.
+    const uint32_t *bits = (const uint32_t *)x;
+    for (int64_t start = 0; start < n; start += 64) {
+        const int64_t end = start + 64 < n ? start + 64 : n;
+        uint32_t any = 0;
+        for (int64_t i = start; i < end; i++) any |= (uint32_t)((bits[i] & 0x7f800000u) == 0x7f800000u);
+        if (any) {
+            for (int64_t i = start; i < end; i++) {
+                if ((bits[i] & 0x7f800000u) == 0x7f800000u) return i;
+            }
+        }
+    }
+    return -1;
+}

@@ -66,7 +66,12 @@ final class LanguageEngine: EngineThread, @unchecked Sendable {
             return true
         }, onFinish: { result in
             metrics.generated(model: model, result: result)
-            events.yield(.finished(result))
+            if let failure = result.failure {
+                events.yield(.failed(APIError(.internalServerError, "the model produced a non-finite number: \(failure)", type: "server_error",
+                                              code: "non_finite")))
+            } else {
+                events.yield(.finished(result))
+            }
             events.finish()
         })
         try generator.validate(request)

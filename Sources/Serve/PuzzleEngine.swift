@@ -112,6 +112,10 @@ final class PuzzleEngine: EngineThread, @unchecked Sendable {
         // `emit` never throws here.
         try? runner.step { output in
             guard let (batch, i) = owners.removeValue(forKey: output.index) else { return }
+            if let failure = output.nonFinite {
+                batch.finish(.failure(APIError(.internalServerError, "puzzle \(i): the model produced a non-finite number: \(failure)",
+                                               type: "server_error", code: "non_finite")))
+            }
             batch.outputs[i] = output
             batch.remaining -= 1
             metrics.solved(model: id, steps: output.steps)

@@ -243,7 +243,11 @@ struct SSEStream {
 
     private func envelope(_ choices: [CompletionEnvelope.Choice], usage: Usage? = nil) -> ByteBuffer {
         let e = CompletionEnvelope(id: id, object: kind.chunkObject, created: created, model: model, choices: choices, usage: usage)
-        return Self.event(json: (try? JSONEncoder.api.encode(e)) ?? Data())
+        do {
+            return Self.event(json: try JSONEncoder.api.encode(e))
+        } catch {
+            return Self.event(json: APIError(.internalServerError, "a chunk could not be encoded: \(error)", type: "server_error").body)
+        }
     }
 
     func chunk(delta: CompletionEnvelope.ChatOutput) -> ByteBuffer { envelope([.init(delta: delta)]) }
@@ -260,17 +264,18 @@ struct SSEStream {
 // MARK: Responses, access
 
 extension JSONEncoder {
-    static var api: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return encoder
-    }
+    /// Every response body's encoder (non-finite numbers as strings, see `JSONOutput`).
+    static let api = JSONOutput.encoder()
 }
 
 extension Response {
     static func json<T: Encodable>(encodable value: T, status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? JSONEncoder.api.encode(value)) ?? Data()
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        do {
+            let data = try JSONEncoder.api.encode(value)
+            return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        } catch {
+            return .error(APIError(.internalServerError, "the response could not be encoded: \(error)", type: "server_error"))
+        }
     }
 
     static func json(_ object: [String: String], status: HTTPResponse.Status = .ok) -> Response {

@@ -119,9 +119,7 @@ struct DriftCommand: ParsableCommand {
         }
         run.interrupted = stop.isSet
         if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(reports).write(to: URL(fileURLWithPath: json), options: .atomic)
+            try JSONOutput.encoder(pretty: true).encode(reports).write(to: URL(fileURLWithPath: json), options: .atomic)
         }
         BenchSupport.store(run, history: history)
         if stop.isSet { throw ExitCode(130) }

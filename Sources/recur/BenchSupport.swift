@@ -122,9 +122,7 @@ enum BenchSupport {
     }
 
     static func writeJSON(_ run: BenchRun, to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
+        let encoder = JSONOutput.encoder(pretty: true)
         do { try encoder.encode(run).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
             throw CLIError("\(path): cannot write the JSON figures: \(error.localizedDescription)")
         }

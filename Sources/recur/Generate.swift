@@ -124,8 +124,7 @@ struct Generate: ParsableCommand {
                 "prompt_tokens_per_second": result.promptTokensPerSecond, "tokens_per_second": result.tokensPerSecond,
                 "peak_resident_mib": peak,
             ]
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-            out.write(data + Data("\n".utf8))
+            out.write(Data((try JSONOutput.line(object) + "\n").utf8))
         } else {
             out.write(Data("\n".utf8))
         }

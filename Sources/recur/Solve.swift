@@ -109,7 +109,7 @@ struct Solve: ParsableCommand {
         try runner.run(inputs) { out in
             pending[out.index] = out
             while let ready = pending.removeValue(forKey: nextToPrint) {
-                report(ready, line: lines[ready.index], score: &score)
+                try report(ready, line: lines[ready.index], score: &score)
                 nextToPrint += 1
             }
         }
@@ -125,7 +125,7 @@ struct Solve: ParsableCommand {
         }
     }
 
-    private func report(_ out: ModelOutput, line: SudokuLine, score: inout Score) {
+    private func report(_ out: ModelOutput, line: SudokuLine, score: inout Score) throws {
         let solved = Sudoku(prediction: out.prediction)
         let valid = solved.solves(line.puzzle)
         let exact = line.solution.map { $0 == solved }
@@ -140,8 +140,10 @@ struct Solve: ParsableCommand {
             if trace { object["step_predictions"] = out.stepPredictions.map { Sudoku(prediction: $0).string } }
             if let exact { object["exact"] = exact }
             if let accuracy { object["token_accuracy"] = accuracy }
-            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
-                print(String(decoding: data, as: UTF8.self))
+            do {
+                print(try JSONOutput.line(object))
+            } catch {
+                throw CLIError("puzzle \(out.index + 1): cannot write its JSON line: \(error)")
             }
         case .text:
             var verdict = valid ? "valid solution" : "not a valid solution"

@@ -133,6 +133,8 @@ void recur_f32_embedding(const float *table, const int32_t *ids, float *out, int
 // out[r] = index of the first maximum of row r; a NaN counts as the maximum (the first NaN wins, as
 // in torch.argmax); -1 for n < 1.
 void recur_f32_argmax(const float *x, int64_t rows, int64_t n, int32_t *out);
+// Index of the first NaN or infinity among x[0..n), or -1 when every value is finite.
+int64_t recur_f32_first_non_finite(const float *x, int64_t n);
 
 // Transpose a [rows, cols] matrix into [cols, rows] (for the TRM token-mixing MLP), batched.
 void recur_f32_transpose(const float *x, float *y, int64_t batch, int64_t rows, int64_t cols);

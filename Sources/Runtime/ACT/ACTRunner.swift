@@ -30,6 +30,9 @@ public struct ModelOutput: Sendable {
     public var stepPredictions: [[Int32]]
     /// Logits `[seqLen, vocab]` of every step, when `recordLogits` is set.
     public var stepLogits: [[Float]]
+    /// Set when the model produced NaN or infinity (in a Q logit or a cell's logits): what and at
+    /// which ACT step. The sample stops there; `run` throws, a server fails the request.
+    public var nonFinite: String?
 }
 
 /// Runs the ACT loop with continuous batching, the official carry design: every slot of the batch
@@ -167,7 +170,12 @@ public final class ACTRunner {
         for (i, x) in inputs.enumerated() { try validate(x, index: i) }
         for (i, x) in inputs.enumerated() { waiting.append(Waiting(index: i, input: x, policy: policy, maxSteps: maxSteps)) }
         do {
-            while !isIdle { try step(emit: emit) }
+            while !isIdle {
+                try step { out in
+                    if let failure = out.nonFinite { throw ModelError.nonFinite("input \(out.index + 1): \(failure)") }
+                    try emit(out)
+                }
+            }
         } catch {
             slots.removeAll()
             waiting.removeAll()
@@ -252,8 +260,10 @@ public final class ACTRunner {
             if recordEveryStep { slots[s].output.stepPredictions.append(prediction) }
             if recordHeadInputs { slots[s].output.headInputs.append(Array(UnsafeBufferPointer(start: ws.headInput.pointer + s * c.hiddenSize, count: c.hiddenSize))) }
             if recordLogits { slots[s].output.stepLogits.append(Array(UnsafeBufferPointer(start: row, count: cells))) }
-            if slots[s].steps >= slots[s].maxSteps || slots[s].policy.halts(rule: c.haltRule, qHalt: qHalt, qContinue: qContinue) {
+            let failure = Self.nonFinite(qHalt: qHalt, qContinue: qContinue, logits: row, cells: cells, vocab: c.vocabSize)
+            if failure != nil || slots[s].steps >= slots[s].maxSteps || slots[s].policy.halts(rule: c.haltRule, qHalt: qHalt, qContinue: qContinue) {
                 var out = slots[s].output
+                out.nonFinite = failure.map { "\($0) at ACT step \(slots[s].steps)" }
                 out.prediction = prediction
                 out.steps = slots[s].steps
                 try emit(out)
@@ -271,6 +281,16 @@ public final class ACTRunner {
                 slots.removeLast()
             }
         }
+    }
+}
+
+extension ACTRunner {
+    /// What is not finite in one sample's step output, or nil.
+    static func nonFinite(qHalt: Float, qContinue: Float, logits: UnsafePointer<Float>, cells: Int, vocab: Int) -> String? {
+        if !qHalt.isFinite { return "q_halt is \(qHalt)" }
+        if !qContinue.isFinite { return "q_continue is \(qContinue)" }
+        let i = Int(recur_f32_first_non_finite(logits, Int64(cells)))
+        return i < 0 ? nil : "the logit of token \(i % vocab) at position \(i / vocab) is \(logits[i])"
     }
 }
 

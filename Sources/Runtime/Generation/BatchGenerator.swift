@@ -154,7 +154,7 @@ public final class BatchGenerator: @unchecked Sendable {
         let reply = job.reply
         job.request.onFinish(GenerationResult(promptTokens: job.request.prompt, tokens: reply.tokens, text: reply.text, finishReason: reply.finishReason,
                                               reusedPromptTokens: job.reused, promptSeconds: job.promptSeconds, decodeSeconds: job.decodeSeconds,
-                                              decodeSteps: job.decodeSteps))
+                                              decodeSteps: job.decodeSteps, failure: reply.failure))
     }
 
     private struct Job {

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// What to generate: how many tokens at most, how to sample, when to stop.
@@ -25,6 +26,8 @@ public struct GenerationResult: Sendable {
         case stop
         /// The caller's callback asked to stop.
         case cancelled
+        /// The model produced NaN or infinity (`failure` says where).
+        case nonFinite = "non_finite"
     }
 
     public var promptTokens: [Int32]
@@ -38,6 +41,8 @@ public struct GenerationResult: Sendable {
     /// Seconds of the decode steps (each evaluates one sampled token) and how many ran.
     public var decodeSeconds: Double
     public var decodeSteps: Int
+    /// With `finishReason == .nonFinite`: which logit of which reply token was not finite.
+    public var failure: String?
 
     public var promptTokensPerSecond: Double {
         promptSeconds > 0 ? Double(promptTokens.count - reusedPromptTokens) / promptSeconds : 0
@@ -81,6 +86,7 @@ public final class Generator: @unchecked Sendable {
             decodeSteps += 1
             next = reply.next(logits: logits.baseAddress!, onText: onText)
         }
+        if let failure = reply.failure { throw ModelError.nonFinite(failure) }
         return GenerationResult(promptTokens: prompt, tokens: reply.tokens, text: reply.text, finishReason: reply.finishReason,
                                 reusedPromptTokens: reused, promptSeconds: promptSeconds, decodeSeconds: decodeSeconds, decodeSteps: decodeSteps)
     }
@@ -100,6 +106,8 @@ struct Reply {
     private(set) var text = ""
     private(set) var finishReason = GenerationResult.FinishReason.length
     private(set) var finished = false
+    /// Set when the logits were not finite: which token of the reply and which logit.
+    private(set) var failure: String?
 
     init(prompt: [Int32], options: GenerationOptions, language: LanguageModel) {
         self.options = options
@@ -116,6 +124,11 @@ struct Reply {
     mutating func next(logits: UnsafePointer<Float>, onText: (String) -> Bool) -> Int32? {
         guard !finished else { return nil }
         guard tokens.count < options.maxTokens else { return end(.length, onText: onText) }
+        let bad = Int(recur_f32_first_non_finite(logits, Int64(sampler.vocabularySize)))
+        if bad >= 0 {
+            failure = "the logit of token id \(bad) is \(logits[bad]) before reply token \(tokens.count + 1)"
+            return end(.nonFinite, onText: onText)
+        }
         // `sample` records the token for the penalties itself.
         let token = sampler.sample(logits: logits)
         tokens.append(token)

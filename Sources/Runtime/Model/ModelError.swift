@@ -5,6 +5,10 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case badShape(file: String, name: String, expected: [Int], found: [Int])
     case unsupportedType(file: String, name: String, type: String)
     case badInput(String)
+    /// A model produced NaN or infinity: `detail` names the input and the step (or token).
+    case nonFinite(String)
+    /// A tensor holds NaN or infinity.
+    case nonFiniteTensor(file: String, name: String, index: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -18,6 +22,10 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "\(file): tensor '\(name)' has type \(type), which this runtime cannot compute with"
         case let .badInput(detail):
             return detail
+        case let .nonFinite(detail):
+            return "the model produced a non-finite number: \(detail)"
+        case let .nonFiniteTensor(file, name, index, value):
+            return "\(file): tensor '\(name)' holds \(value) at index \(index)"
         }
     }
 }
