@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["CKernels"]),
         // Task formats the models are used for (Sudoku puzzles), apart from the runtime.
         .target(name: "Tasks", dependencies: ["Runtime"]),
-        .target(name: "Export", dependencies: ["Runtime", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Export", dependencies: ["CKernels", "Runtime", .product(name: "Yams", package: "Yams")]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "Bench", dependencies: ["Export", "Runtime", "Tasks", "CKernels", "CSQLite"]),
         // The OpenAI-compatible HTTP server: engines that batch requests across sequences, routes, metrics.

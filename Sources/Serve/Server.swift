@@ -61,6 +61,8 @@ public struct ServerOptions: Sendable {
     public var queueLimit = 64
     /// Largest request body in bytes; more gets 413.
     public var bodyLimit = 1 << 20
+    /// Look through every tensor for NaN and infinity at load.
+    public var checkTensors = false
 
     public init(models: [ModelSpec]) { self.models = models }
 
@@ -198,7 +200,7 @@ public final class RecurServer: Sendable {
 
     private static func open(_ spec: ModelSpec, options: ServerOptions, metrics: ServerMetrics) throws -> (id: String, model: ServedModel, meta: [String: String]) {
         let id = spec.id, threads = spec.threads ?? options.threads, parallel = spec.parallel ?? options.parallel
-        let session = try Session(path: spec.path, threads: threads)
+        let session = try Session(path: spec.path, threads: threads, checkTensors: options.checkTensors)
         var meta = ["architecture": session.description.architecture, "path": URL(fileURLWithPath: spec.path).lastPathComponent,
                     "parallel": String(parallel), "threads": String(threads)]
         metrics.slots(model: id, total: parallel)

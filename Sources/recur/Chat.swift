@@ -19,12 +19,15 @@ struct Chat: ParsableCommand {
     var verbose = false
 
     /// `-n 0` would leave no room for any reply; without this it was reported as a full context.
+    @Flag(name: .customLong("check-tensors"), help: "Look through every tensor for NaN and infinity before running (as llama.cpp's --check-tensors).")
+    var checkTensors = false
+
     func validate() throws {
         guard sampling.count > 0 else { throw ValidationError("-n/--n-predict must be at least 1 for a chat reply, got \(sampling.count)") }
     }
 
     func run() throws {
-        let session = try Session(path: model, threads: sampling.threads)
+        let session = try Session(path: model, threads: sampling.threads, checkTensors: checkTensors)
         guard let language = session.languageModel else {
             throw CLIError("\(model) is a puzzle model ('\(session.description.architecture)'): use `recur solve`")
         }

@@ -64,6 +64,9 @@ struct Export: ParsableCommand {
     @Option(name: .long, help: "ACT step cap to store instead of the training run's halt_max_steps.")
     var haltMaxSteps: Int?
 
+    @Flag(name: .customLong("allow-non-finite"), help: "Export a checkpoint even when a tensor holds NaN or infinity (refused by default).")
+    var allowNonFinite = false
+
     func run() throws {
         try refuseOverwritingAnInput()
         if qhead == nil {
@@ -150,7 +153,7 @@ struct Export: ParsableCommand {
         let rules = try tensorType.map { try TypePolicy.Rule(parsing: $0) }
         let summary = try CheckpointExporter.export(
             checkpoint: checkpoint, config: config, output: output, type: ggmlType, rules: rules,
-            overrides: .init(seqLen: seqLen, haltMaxSteps: haltMaxSteps))
+            overrides: .init(seqLen: seqLen, haltMaxSteps: haltMaxSteps), allowNonFinite: allowNonFinite)
         for note in summary.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         let c = summary.config
         print("wrote \(summary.output): \(c.architecture.rawValue), hidden \(c.hiddenSize), \(summary.tensorCount) tensors, \(ggmlType.name), \(formatBytes(summary.fileBytes))")

@@ -86,9 +86,12 @@ struct Generate: ParsableCommand {
     @Flag(name: .customLong("profile"), help: "Print the time per operation to stderr.")
     var profile = false
 
+    @Flag(name: .customLong("check-tensors"), help: "Look through every tensor for NaN and infinity before running (as llama.cpp's --check-tensors).")
+    var checkTensors = false
+
     func run() throws {
         let text = try promptText()
-        let session = try Session(path: model, threads: sampling.threads)
+        let session = try Session(path: model, threads: sampling.threads, checkTensors: checkTensors)
         guard let language = session.languageModel else {
             throw CLIError("\(model) is a puzzle model ('\(session.description.architecture)'): use `recur solve`")
         }

@@ -7,6 +7,8 @@ struct Inspect: ParsableCommand {
 
     @Argument(help: "The GGUF file.")
     var model: String
+    @Flag(name: .customLong("check-tensors"), help: "Look through every value of every tensor (block scales included) for NaN and infinity; exit 1 on any.")
+    var checkTensors = false
 
     func run() throws {
         let file = try GGUFFile(path: model)
@@ -30,6 +32,18 @@ struct Inspect: ParsableCommand {
             print("  \(name)  \(t.type.name.padding(toLength: 5, withPad: " ", startingAt: 0))  \(shape.padding(toLength: 14, withPad: " ", startingAt: 0))  \(formatBytes(t.byteCount))")
         }
         print("  total tensor data: \(formatBytes(total))")
+        if checkTensors { try check(file) }
+    }
+
+    private func check(_ file: GGUFFile) throws {
+        let report = TensorCheck.run(file)
+        print(String(format: "\ncheck-tensors: %d tensors, %d values in %.3f s: ", report.tensors, report.values, report.seconds)
+              + (report.findings.isEmpty ? "every value finite" : "\(report.findings.count) with NaN or infinity"))
+        for f in report.findings { print("  \(f.tensor): \(f.value) at index \(f.index)") }
+        if !report.unchecked.isEmpty { print("  not checked (types Recur cannot decode): \(report.unchecked.joined(separator: ", "))") }
+        if let first = report.findings.first {
+            throw CLIError("\(file.path): tensor '\(first.tensor)' holds \(first.value) at index \(first.index)")
+        }
     }
 
     /// The description Recur runs, then the tokenizer and chat template facts a llama.cpp user

@@ -32,6 +32,8 @@ struct ServeCommand: ParsableCommand {
     var queue = 64
     @Option(name: .customLong("max-body"), help: "Largest request body in bytes; more gets 413.")
     var maxBody = 1 << 20
+    @Flag(name: .customLong("check-tensors"), help: "Look through every tensor for NaN and infinity before running (as llama.cpp's --check-tensors).")
+    var checkTensors = false
 
     func validate() throws {
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be between 1 and 1024, got \(threads)") }
@@ -49,6 +51,7 @@ struct ServeCommand: ParsableCommand {
         options.contextSize = contextSize
         options.queueLimit = queue
         options.bodyLimit = maxBody
+        options.checkTensors = checkTensors
         let server = try RecurServer(options: options)
         let host = host
         let outcome = Outcome()

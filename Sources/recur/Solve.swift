@@ -59,6 +59,9 @@ struct Solve: ParsableCommand {
     @Flag(name: .long, help: "Print where the ACT steps spent their time, per operation (to stderr).")
     var profile = false
 
+    @Flag(name: .customLong("check-tensors"), help: "Look through every tensor for NaN and infinity before running (as llama.cpp's --check-tensors).")
+    var checkTensors = false
+
     func run() throws {
         guard let input else { throw CLIError("pass --input FILE (or '-' for stdin) with one puzzle per line") }
         let text: String
@@ -76,7 +79,7 @@ struct Solve: ParsableCommand {
 
         let modelPath = try model ?? DefaultModel.path()
         let loadStart = Date()
-        let session = try Session(path: modelPath, threads: threads)
+        let session = try Session(path: modelPath, threads: threads, checkTensors: checkTensors)
         let net = try session.puzzleModel()
         guard net.config.seqLen == Sudoku.cellCount else {
             throw CLIError("\(modelPath): the model takes \(net.config.seqLen) tokens per input, not the 81 cells of a Sudoku")

@@ -6,6 +6,7 @@ fixture (tools/reference/make_fixtures.py):
   evil       a pickle that asks for posix/os.system (a loader that obeys it runs code)
   missing    the state_dict without L_level.layers.1.mlp.down_proj.weight
   shape      lm_head.weight with one column too few
+  nan        lm_head.weight with NaN at [2, 3] (flat index 2 x columns + 3)
   valid      the fixture unchanged (the control case)
 """
 import os
@@ -50,6 +51,10 @@ def main():
     shape = dict(state)
     shape[prefix + "lm_head.weight"] = state[prefix + "lm_head.weight"][:, :-1].contiguous()
     write("shape", shape)
+    nan = dict(state)
+    nan[prefix + "lm_head.weight"] = state[prefix + "lm_head.weight"].clone()
+    nan[prefix + "lm_head.weight"][2, 3] = float("nan")
+    write("nan", nan)
     shutil.rmtree(base)
 
 

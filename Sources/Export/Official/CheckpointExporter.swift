@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Runtime
 
@@ -16,7 +17,7 @@ public enum CheckpointExporter {
 
     public static func export(
         checkpoint: String, config configPath: String?, output: String, type: GGMLType,
-        rules: [TypePolicy.Rule] = [], overrides: OfficialArchitecture.Overrides = .init()
+        rules: [TypePolicy.Rule] = [], overrides: OfficialArchitecture.Overrides = .init(), allowNonFinite: Bool = false
     ) throws -> Summary {
         guard supportedTypes.contains(type) else {
             throw ExportError.unsupportedType("export type \(type.name) is not one of \(supportedTypes.map(\.name).joined(separator: ", "))")
@@ -50,6 +51,10 @@ public enum CheckpointExporter {
                 throw ExportError.missingTensor(file: checkpoint, name: prefix + plan.source)
             }
             var values = try source.floats()
+            if !allowNonFinite {
+                let bad = Int(values.withUnsafeBufferPointer { recur_f32_first_non_finite($0.baseAddress, Int64($0.count)) })
+                if bad >= 0 { throw ExportError.nonFinite(file: checkpoint, name: prefix + plan.source, index: bad, value: values[bad]) }
+            }
             if let rows = plan.rows {
                 let width = plan.shape.dropFirst().reduce(1, *)
                 values = Array(values[rows.lowerBound * width..<rows.upperBound * width])

@@ -7,6 +7,7 @@ public enum ExportError: Error, CustomStringConvertible, Equatable {
     case badShape(file: String, name: String, expected: [Int], found: [Int])
     case needsOverride(String)
     case unsupportedType(String)
+    case nonFinite(file: String, name: String, index: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -25,6 +26,8 @@ public enum ExportError: Error, CustomStringConvertible, Equatable {
             return detail
         case let .unsupportedType(detail):
             return detail
+        case let .nonFinite(file, name, index, value):
+            return "\(file): tensor '\(name)' holds \(value) at index \(index) (a model with NaN or infinity cannot run; --allow-non-finite exports it anyway)"
         }
     }
 }

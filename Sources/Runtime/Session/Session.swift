@@ -14,8 +14,10 @@ public final class Session: @unchecked Sendable {
     public let path: String
 
     /// Opens `path`; the family registry (`general.architecture`) decides which kind it is.
-    public init(path: String, threads: Int) throws {
+    /// `checkTensors` first looks through every tensor for NaN and infinity (`TensorCheck`).
+    public init(path: String, threads: Int, checkTensors: Bool = false) throws {
         let file = try GGUFFile(path: path)
+        if checkTensors { try TensorCheck.require(file) }
         let description = try ModelFamilies.describe(file)
         self.path = path
         self.threads = threads
