@@ -78,6 +78,8 @@ let package = Package(
             name: "recur",
             dependencies: ["Bench", "Export", "Runtime", "Serve", "Tasks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // libFuzzer targets for every reader (scripts/fuzz.sh builds them with the sanitizers).
+        .executableTarget(name: "RecurFuzz", dependencies: ["Export", "Runtime", "Serve", "Tasks"]),
         // Helpers every test target shares (seeded random data, paths, the Python reference).
         .target(name: "TestSupport", dependencies: ["Runtime", "Bench"], path: "Tests/TestSupport"),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "Runtime", "Bench", "TestSupport"]),
