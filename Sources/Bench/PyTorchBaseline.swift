@@ -30,19 +30,13 @@ public enum PyTorchBaseline {
         return out
     }
 
-    /// Runs python3; when `stop` is set while it runs, the child is terminated (it inherits the
-    /// ignored SIGINT, so Ctrl-C alone would not stop it).
+    /// Runs python3; when `stop` is set while it runs, the child is terminated at once (it
+    /// inherits the ignored SIGINT, so Ctrl-C alone would not stop it).
     static func runPython(_ args: [String], stop: StopFlag? = nil) throws -> Subprocess.Result {
         let child = try Subprocess("/usr/bin/env", ["python3"] + args)
-        if let stop {
-            let process = child.process, pid = child.pid
-            DispatchQueue.global().async {
-                while process.isRunning {
-                    if stop.isSet { kill(pid, SIGTERM); return }
-                    usleep(100_000)
-                }
-            }
-        }
+        let pid = child.pid
+        let token = stop?.onSet { kill(pid, SIGTERM) }
+        defer { if let token { stop?.remove(token) } }
         return child.wait()
     }
 }

@@ -6,9 +6,38 @@ import Runtime
 public final class StopFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false
+    private var handlers: [Int: @Sendable () -> Void] = [:]
+    private var nextHandler = 0
     public init() {}
     public var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
-    public func set() { lock.lock(); value = true; lock.unlock() }
+
+    /// Sets the flag and runs every handler registered with `onSet` (once).
+    public func set() {
+        lock.lock()
+        let run = value ? [] : Array(handlers.values)
+        value = true
+        handlers.removeAll()
+        lock.unlock()
+        for handler in run { handler() }
+    }
+
+    /// Runs `handler` when the flag is set (at once if it already is); returns a token for `remove`.
+    @discardableResult
+    public func onSet(_ handler: @escaping @Sendable () -> Void) -> Int {
+        lock.lock()
+        if value {
+            lock.unlock()
+            handler()
+            return -1
+        }
+        let token = nextHandler
+        nextHandler += 1
+        handlers[token] = handler
+        lock.unlock()
+        return token
+    }
+
+    public func remove(_ token: Int) { lock.lock(); handlers[token] = nil; lock.unlock() }
 }
 
 /// Thrown out of a measurement when the stop flag is set; what finished before is kept.

@@ -1,4 +1,4 @@
-import Bench
+@testable import Bench
 import Foundation
 import XCTest
 
@@ -36,5 +36,20 @@ final class SubprocessTests: XCTestCase {
         let result = try Subprocess.run("/usr/bin/env", ["python3", "-c", "print('bye')"], stdin: Data(repeating: 0x62, count: 8 << 20))
         XCTAssertEqual(result.status, 0)
         XCTAssertEqual(result.stdout, "bye\n")
+    }
+
+    /// A stop (Ctrl-C in `recur bench`) terminates a running reference child at once, not at the
+    /// next poll.
+    func testStoppingTerminatesTheChildAtOnce() throws {
+        let stop = StopFlag()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { stop.set() }
+        let start = Date()
+        let result = try PyTorchBaseline.runPython(["-c", "import time; time.sleep(60)"], stop: stop)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10, "terminated long before the child's minute")
+        XCTAssertNotEqual(result.status, 0)
+        final class Ran: @unchecked Sendable { var value = false }
+        let ran = Ran()
+        stop.onSet { ran.value = true }
+        XCTAssertTrue(ran.value, "a handler added after the stop runs at once")
     }
 }
