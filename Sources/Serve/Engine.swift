@@ -26,8 +26,7 @@ class EngineThread: @unchecked Sendable {
             finished.signal()
         }
         thread.name = "recur-engine-\(id)"
-        // Decoding is latency-bound; the default 512 KiB stack is plenty, but ask for 8 MiB as
-        // the main thread has, since the kernels' Swift callers are not written for small stacks.
+        // The stack the CLI's main thread runs the same code on (a secondary thread gets less).
         thread.stackSize = 8 << 20
         self.thread = thread
         thread.start()
