@@ -40,14 +40,15 @@ final class LanguageEngine: EngineThread, @unchecked Sendable {
 
     var contextSize: Int { generator.contextSize }
 
-    /// Queues a generation; its events arrive on the stream. Throws `queueFull` when
-    /// `queueLimit` requests already wait, or the request's own error when it cannot run.
     /// A queued request: its number (to cancel it) and its events.
     struct Ticket {
         let number: Int
         let events: AsyncStream<GenerationEvent>
     }
 
+    /// Queues a generation; its events arrive on the ticket's stream. Throws `queueFull` when
+    /// every slot is busy and `queueLimit` requests already wait, or the request's own error
+    /// when it cannot run (prompt and max tokens past the context, a token outside the vocabulary).
     func submit(prompt: [Int32], options: GenerationOptions) throws -> Ticket {
         let (stream, events) = AsyncStream<GenerationEvent>.makeStream()
         condition.lock()
