@@ -144,9 +144,11 @@ public final class RecurServer: Sendable {
         self.options = options
     }
 
-    /// Serves until SIGINT/SIGTERM or `shutdown()`. `onReady` gets the bound port once the
-    /// models are loaded; a model that fails to load ends the server with its error.
-    public func run(shutdownSignals: [UnixSignal] = [.sigterm, .sigint], onReady: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+    /// Serves until SIGINT/SIGTERM or `shutdown()`. `onBound` gets the port as soon as it is
+    /// bound (the models still loading: `/health` answers 503), `onReady` once the models are
+    /// loaded; a model that fails to load ends the server with its error.
+    public func run(shutdownSignals: [UnixSignal] = [.sigterm, .sigint], onBound: @escaping @Sendable (Int) -> Void = { _ in },
+                    onReady: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         var logger = Logger(label: "recur.serve")
         logger.logLevel = .warning
         let (bound, boundContinuation) = AsyncStream<Int>.makeStream()
@@ -167,6 +169,7 @@ public final class RecurServer: Sendable {
             tasks.addTask { [self] in
                 var ports = bound.makeAsyncIterator()
                 guard let port = await ports.next() else { return }
+                onBound(port)
                 try await load()
                 onReady(port)
             }

@@ -59,10 +59,12 @@ struct ServeCommand: ParsableCommand {
         // The server is async; the command blocks here until it shuts down.
         Task {
             do {
-                try await server.run { port in
+                try await server.run(onBound: { port in
+                    FileHandle.standardError.write(Data("recur serve: bound to http://\(host):\(port), loading the models\n".utf8))
+                }, onReady: { port in
                     print("recur serve: listening on http://\(host):\(port)")
                     fflush(stdout)
-                }
+                })
             } catch {
                 outcome.error = error
             }

@@ -291,3 +291,41 @@ final class Replies: @unchecked Sendable {
         return try result.get()
     }
 }
+
+/// While its models load, the server is up and says so: 503 from `/health` and every endpoint.
+final class ServerLoadingTests: XCTestCase {
+    func testHealthIs503WhileTheModelLoadsThen200() async throws {
+        // SmolLM2 with every tensor checked takes about a second to load in a debug build: the
+        // requests below land well inside that window.
+        let smol = try Reference.requireSmolLM()
+        var options = ServerOptions(models: [smol.path])
+        options.port = 0
+        options.threads = 1
+        options.parallel = 1
+        options.checkTensors = true
+        let server = try RecurServer(options: options)
+        let (events, continuation) = AsyncStream<(String, Int)>.makeStream()
+        let task = Task {
+            try await server.run(shutdownSignals: [], onBound: { continuation.yield(("bound", $0)) },
+                                 onReady: { continuation.yield(("ready", $0)) })
+        }
+        var iterator = events.makeAsyncIterator()
+        let first = await iterator.next()
+        let bound = try XCTUnwrap(first)
+        XCTAssertEqual(bound.0, "bound")
+        let http = LoopbackHTTP(port: bound.1)
+        let health = try http.get("/health")
+        XCTAssertEqual(health.status, 503, health.text)
+        XCTAssertEqual(health.json["status"] as? String, "loading model")
+        let early = try http.post("/v1/completions", json: ["prompt": "a", "max_tokens": 1])
+        XCTAssertEqual(early.status, 503)
+        XCTAssertEqual(early.error?["code"] as? String, "loading")
+        let second = await iterator.next()
+        let ready = try XCTUnwrap(second)
+        XCTAssertEqual(ready.0, "ready")
+        XCTAssertEqual(try http.get("/health").status, 200)
+        XCTAssertEqual(try http.post("/v1/completions", json: ["prompt": "a", "max_tokens": 1]).status, 200)
+        await server.shutdown()
+        try await task.value
+    }
+}
