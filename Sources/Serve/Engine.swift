@@ -56,6 +56,16 @@ class EngineThread: @unchecked Sendable {
         }
     }
 
+    /// Empties `list` under the lock and returns what it held (a stopping engine takes its
+    /// waiting requests this way, then fails them with the lock released: finishing a request
+    /// can call back into the engine).
+    func takeAll<T>(_ list: inout [T]) -> [T] {
+        condition.withLock {
+            defer { list.removeAll() }
+            return list
+        }
+    }
+
     // Subclasses: called with `condition` locked.
     /// Whether there is anything to do (waiting requests, cancellations, running sequences).
     func hasWork() -> Bool { false }

@@ -15,6 +15,7 @@ final class LanguageEngine: EngineThread, @unchecked Sendable {
     let language: LanguageModel
     let generator: BatchGenerator
     let metrics: ServerMetrics
+    private let gauges: ServerMetrics.QueueGauges
 
     private struct Submission {
         let number: Int
@@ -34,6 +35,7 @@ final class LanguageEngine: EngineThread, @unchecked Sendable {
     init(id: String, language: LanguageModel, parallel: Int, contextSize: Int, threads: Int, queueLimit: Int, metrics: ServerMetrics) throws {
         self.language = language
         self.metrics = metrics
+        gauges = metrics.queueGauges(model: id)
         generator = try BatchGenerator(language: language, slots: parallel, contextSize: contextSize, threads: threads)
         super.init(id: id, queueLimit: queueLimit)
     }
@@ -79,7 +81,7 @@ final class LanguageEngine: EngineThread, @unchecked Sendable {
         // A consumer that goes away (a client that disconnected) cancels its sequence.
         events.onTermination = { [weak self] _ in self?.cancel(number) }
         inbox.append(Submission(number: number, request: request, events: events))
-        metrics.queue(model: id, waiting: inbox.count, active: activeSlots)
+        gauges.record(waiting: inbox.count, active: activeSlots)
         condition.signal()
         return Ticket(number: number, events: stream)
     }
@@ -90,7 +92,7 @@ final class LanguageEngine: EngineThread, @unchecked Sendable {
         var dropped: Submission?
         if let i = inbox.firstIndex(where: { $0.number == number }) {
             dropped = inbox.remove(at: i)
-            metrics.queue(model: id, waiting: inbox.count, active: activeSlots)
+            gauges.record(waiting: inbox.count, active: activeSlots)
         } else {
             cancelled.insert(number)
             condition.signal()
@@ -112,7 +114,7 @@ final class LanguageEngine: EngineThread, @unchecked Sendable {
         admitted = Array(inbox.prefix(free))
         inbox.removeFirst(admitted.count)
         activeSlots += admitted.count
-        metrics.queue(model: id, waiting: inbox.count, active: activeSlots)
+        gauges.record(waiting: inbox.count, active: activeSlots)
     }
 
     override func work() {
@@ -135,18 +137,14 @@ final class LanguageEngine: EngineThread, @unchecked Sendable {
         }
         admitted = []
         if !generator.isIdle { generator.step() }
-        condition.lock()
-        activeSlots = generator.activeCount
-        metrics.queue(model: id, waiting: inbox.count, active: activeSlots)
-        condition.unlock()
+        condition.withLock {
+            activeSlots = generator.activeCount
+            gauges.record(waiting: inbox.count, active: activeSlots)
+        }
     }
 
     override func shutdown() {
-        condition.lock()
-        let waiting = inbox
-        inbox.removeAll()
-        condition.unlock()
-        for submission in waiting {
+        for submission in takeAll(&inbox) {
             submission.events.yield(.failed(APIError.shuttingDown))
             submission.events.finish()
         }

@@ -9,6 +9,7 @@ final class PuzzleEngine: EngineThread, @unchecked Sendable {
     let model: RecursiveModel
     private let runner: ACTRunner
     let metrics: ServerMetrics
+    private let gauges: ServerMetrics.QueueGauges
 
     /// One request's puzzles: outputs collect here until the last one halts.
     private final class Batch: @unchecked Sendable {
@@ -51,6 +52,7 @@ final class PuzzleEngine: EngineThread, @unchecked Sendable {
     init(id: String, model: RecursiveModel, parallel: Int, threads: Int, queueLimit: Int, metrics: ServerMetrics) throws {
         self.model = model
         self.metrics = metrics
+        gauges = metrics.queueGauges(model: id)
         runner = try ACTRunner(model: model, batchSize: parallel, policy: .qHead, threads: threads)
         super.init(id: id, queueLimit: queueLimit)
     }
@@ -79,7 +81,7 @@ final class PuzzleEngine: EngineThread, @unchecked Sendable {
             }
             inbox.append(Batch(inputs: inputs, policy: policy, maxSteps: maxSteps, done: done))
             waitingPuzzles += inputs.count
-            metrics.queue(model: id, waiting: waitingPuzzles, active: activePuzzles)
+            gauges.record(waiting: waitingPuzzles, active: activePuzzles)
             condition.signal()
         }
     }
@@ -121,19 +123,15 @@ final class PuzzleEngine: EngineThread, @unchecked Sendable {
             metrics.solved(model: id, steps: output.steps)
             if batch.remaining == 0 { batch.finish(.success(batch.outputs.map { $0! })) }
         }
-        condition.lock()
-        busy = !runner.isIdle
-        activePuzzles = runner.activeCount + runner.waitingCount
-        metrics.queue(model: id, waiting: waitingPuzzles + runner.waitingCount, active: runner.activeCount)
-        condition.unlock()
+        condition.withLock {
+            busy = !runner.isIdle
+            activePuzzles = runner.activeCount + runner.waitingCount
+            gauges.record(waiting: waitingPuzzles + runner.waitingCount, active: runner.activeCount)
+        }
     }
 
     override func shutdown() {
-        condition.lock()
-        let waiting = inbox
-        inbox.removeAll()
-        condition.unlock()
-        for batch in waiting { batch.finish(.failure(APIError.shuttingDown)) }
+        for batch in takeAll(&inbox) { batch.finish(.failure(APIError.shuttingDown)) }
         // Puzzles in slots finish within the step cap: run them out rather than lose them.
         while !runner.isIdle { work() }
     }

@@ -23,10 +23,10 @@ extension RecurServer {
             return .json(encodable: ModelList(data: data))
         }
         router.post("/v1/chat/completions") { [self] request, _ in
-            await respond("chat.completions") { try await chatCompletion(request) }
+            await respond(Kind.chat.endpoint) { try await chatCompletion(request) }
         }
         router.post("/v1/completions") { [self] request, _ in
-            await respond("completions") { try await textCompletion(request) }
+            await respond(Kind.text.endpoint) { try await textCompletion(request) }
         }
         router.post("/v1/solve") { [self] request, _ in
             await respond("solve") { try await solve(request) }
@@ -79,6 +79,8 @@ extension RecurServer {
         var object: String { self == .chat ? "chat.completion" : "text_completion" }
         var chunkObject: String { self == .chat ? "chat.completion.chunk" : "text_completion" }
         var idPrefix: String { self == .chat ? "chatcmpl" : "cmpl" }
+        /// The endpoint label of the request metrics.
+        var endpoint: String { self == .chat ? "chat.completions" : "completions" }
     }
 
     private func chatCompletion(_ request: Request) async throws -> (Response, model: String, streamed: Bool) {
@@ -136,11 +138,11 @@ extension RecurServer {
                     }
                     try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                     try await writer.finish(nil)
-                    metrics.request(endpoint: kind == .chat ? "chat.completions" : "completions", model: model, status: 200, seconds: Self.seconds(since: start))
+                    metrics.request(endpoint: kind.endpoint, model: model, status: 200, seconds: Self.seconds(since: start))
                 } catch {
                     // The client went away: free its slot now rather than at the last token.
                     engine.cancel(ticket.number)
-                    metrics.request(endpoint: kind == .chat ? "chat.completions" : "completions", model: model, status: 499, seconds: Self.seconds(since: start))
+                    metrics.request(endpoint: kind.endpoint, model: model, status: 499, seconds: Self.seconds(since: start))
                     throw error
                 }
             }

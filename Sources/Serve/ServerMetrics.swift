@@ -53,10 +53,22 @@ final class ServerMetrics: Sendable {
         Counter(label: "recur_requests_rejected_total", dimensions: [("model", model), ("reason", "queue_full")], factory: factory).increment()
     }
 
-    /// Requests waiting for a slot and slots in use.
-    func queue(model: String, waiting: Int, active: Int) {
-        Gauge(label: "recur_queue_depth", dimensions: [("model", model)], factory: factory).record(waiting)
-        Gauge(label: "recur_slots_busy", dimensions: [("model", model)], factory: factory).record(active)
+    /// A model's queue depth and busy slots, recorded after every step: made once per model so
+    /// the step does not look them up in the registry each time.
+    struct QueueGauges: Sendable {
+        let depth: CoreMetrics.Gauge
+        let busy: CoreMetrics.Gauge
+
+        /// Requests waiting for a slot and slots in use.
+        func record(waiting: Int, active: Int) {
+            depth.record(waiting)
+            busy.record(active)
+        }
+    }
+
+    func queueGauges(model: String) -> QueueGauges {
+        QueueGauges(depth: CoreMetrics.Gauge(label: "recur_queue_depth", dimensions: [("model", model)], factory: factory),
+                    busy: CoreMetrics.Gauge(label: "recur_slots_busy", dimensions: [("model", model)], factory: factory))
     }
 
     func slots(model: String, total: Int) {
