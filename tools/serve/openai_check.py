@@ -48,6 +48,22 @@ def expect(condition, message):
         raise CheckFailed(message)
 
 
+def expect_stream_matches(chunks, reference, reference_text, piece_of, object_name=None):
+    """A stream's pieces add up to the plain reply's text, and its last choice ends the same way."""
+    pieces, last = [], None
+    for chunk in chunks:
+        if object_name:
+            expect(chunk.object == object_name, f"object {chunk.object!r}")
+        for choice in chunk.choices:
+            pieces.append(piece_of(choice) or "")
+            last = choice
+    expect(last is not None, "no chunk with choices")
+    expect(last.finish_reason == reference.finish_reason,
+           f"last chunk's finish_reason {last.finish_reason!r}, plain request's {reference.finish_reason!r}")
+    text = "".join(pieces)
+    expect(text == reference_text, f"streamed text differs: {text[:80]!r} vs {reference_text[:80]!r}")
+
+
 def expect_status_error(call, accepted, what):
     """call() must raise one of the accepted openai exception classes (a 4xx answer)."""
     try:
@@ -128,19 +144,10 @@ class Checks:
         expect_usage(r.usage, self.args.max_tokens)
 
     def chat_stream(self):
-        pieces, last = [], None
-        for chunk in self.client.chat.completions.create(messages=CHAT, stream=True, **self.gen()):
-            expect(chunk.object == "chat.completion.chunk", f"object {chunk.object!r}")
-            for choice in chunk.choices:
-                pieces.append(choice.delta.content or "")
-                last = choice
-        expect(last is not None, "no chunk with choices")
+        chunks = self.client.chat.completions.create(messages=CHAT, stream=True, **self.gen())
         reference = self.chat_reference.choices[0]
-        expect(last.finish_reason == reference.finish_reason,
-               f"last chunk's finish_reason {last.finish_reason!r}, plain request's {reference.finish_reason!r}")
-        text = "".join(pieces)
-        expect(text == reference.message.content,
-               f"streamed text differs: {text[:80]!r} vs {reference.message.content[:80]!r}")
+        expect_stream_matches(chunks, reference, reference.message.content, lambda choice: choice.delta.content,
+                              object_name="chat.completion.chunk")
 
     def chat_stream_usage(self):
         chunks = list(self.client.chat.completions.create(messages=CHAT, stream=True,
@@ -175,17 +182,9 @@ class Checks:
         expect_usage(r.usage, self.args.max_tokens)
 
     def completion_stream(self):
-        pieces, last = [], None
-        for chunk in self.client.completions.create(prompt=PROMPT, stream=True, **self.gen()):
-            for choice in chunk.choices:
-                pieces.append(choice.text or "")
-                last = choice
-        expect(last is not None, "no chunk with choices")
+        chunks = self.client.completions.create(prompt=PROMPT, stream=True, **self.gen())
         reference = self.completion_reference.choices[0]
-        expect(last.finish_reason == reference.finish_reason,
-               f"last chunk's finish_reason {last.finish_reason!r}, plain request's {reference.finish_reason!r}")
-        text = "".join(pieces)
-        expect(text == reference.text, f"streamed text differs: {text[:80]!r} vs {reference.text[:80]!r}")
+        expect_stream_matches(chunks, reference, reference.text, lambda choice: choice.text)
 
     def max_tokens(self):
         r = self.client.chat.completions.create(messages=CHAT, **self.gen(max_tokens=3))
