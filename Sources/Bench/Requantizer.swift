@@ -15,7 +15,7 @@ public enum Requantizer {
     }
 
     static func isStackLinear(_ name: String, shape: [Int]) -> Bool {
-        shape.count == 2 && name.hasSuffix(".weight") && (name.hasPrefix("L.blk.") || name.hasPrefix("H.blk."))
+        shape.count == 2 && (name.hasPrefix("memory.") || name.hasSuffix(".weight") && (name.hasPrefix("L.blk.") || name.hasPrefix("H.blk.")))
     }
 
     /// Writes `source` re-encoded as `type` to `output` (temporary file, then rename).

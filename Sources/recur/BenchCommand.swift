@@ -6,18 +6,19 @@ import Runtime
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure speed and quantization drift; keep every run in a history database.",
-        subcommands: [BenchRunCommand.self, BenchLMCommand.self, DriftCommand.self, BenchHistoryCommand.self, BenchCompareCommand.self, BenchReportCommand.self],
+        subcommands: [BenchRunCommand.self, BenchLMCommand.self, BenchRLMCommand.self, DriftCommand.self, BenchHistoryCommand.self, BenchCompareCommand.self, BenchReportCommand.self],
         defaultSubcommand: BenchRunCommand.self)
 }
 
 struct DriftCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drift",
-        abstract: "KL divergence, same-top-1, solve rates, halting and ACT steps of models against an F32 reference.",
+        abstract: "KL divergence, same-top-1, solve rates or perplexity, halting and ACT steps of models against an F32 reference.",
         discussion: """
         Without --reference, the first --model (default: the shipped model) is the reference and \
         the other models, plus --types quantized from the reference (default q8_0,q4_0,q4_1 when \
-        only one model is given), are measured against it.
+        only one model is given), are measured against it. Puzzle models solve --input; recursive \
+        language models read --text teacher-forced in windows of --window tokens.
         """)
 
     @Option(name: .long, parsing: .upToNextOption, help: "Models to measure (GGUF files).")
@@ -38,6 +39,15 @@ struct DriftCommand: ParsableCommand {
     @Option(name: .long, help: "ACT step cap (default: the model's halt_max_steps).")
     var maxSteps: Int?
 
+    @Option(name: .long, help: "Language models: held-out text (default: models/rlm-kjv-heldout.txt).")
+    var text: String?
+
+    @Option(name: .long, help: "Language models: tokens per window (each window a fresh context).")
+    var window: Int = 128
+
+    @Option(name: .long, help: "Language models: score at most this many tokens of --text.")
+    var maxTokens: Int = 4096
+
     @Option(name: .long) var batch: Int = 16
     @Option(name: .long) var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -50,7 +60,6 @@ struct DriftCommand: ParsableCommand {
     func run() throws {
         let stop = BenchSupport.installInterruptHandler()
         setvbuf(stdout, nil, _IOLBF, 0)
-        let (inputPath, lines) = try BenchSupport.puzzles(input, limit: limit)
         var candidates = model
         let referencePath: String
         if let reference { referencePath = reference } else if !candidates.isEmpty { referencePath = candidates.removeFirst() } else {
@@ -65,6 +74,10 @@ struct DriftCommand: ParsableCommand {
         if !typeList.isEmpty {
             variants += try BenchSupport.variants(models: [referencePath], types: typeList, temp: temp).filter { $0.path != referencePath }
         }
+        if try ModelFamilies.describe(GGUFFile(path: referencePath)).isCausal {
+            return try runText(reference: refVariant, variants: variants, stop: stop)
+        }
+        let (inputPath, lines) = try BenchSupport.puzzles(input, limit: limit)
 
         let ref = try RecursiveModel(path: referencePath)
         var run = BenchRun(kind: "drift", startedAt: Date(), machine: .current(), gitCommit: GitCommit.current(),

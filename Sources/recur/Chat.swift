@@ -10,11 +10,12 @@ struct Chat: ParsableCommand {
             conversation stays in the KV cache: each turn evaluates only the new tokens.
             """)
 
-    @Option(name: [.customShort("m"), .customLong("model")], help: "The GGUF language model.")
-    var model: String
+    @Option(name: [.customShort("m"), .customLong("model")], help: "The GGUF language model (default: models/\(DefaultModel.languageFileName)).")
+    var model: String?
     @Option(name: .customLong("system"), help: "A system message to start the conversation with.")
     var system: String?
     @OptionGroup var sampling: SamplingOptions
+    @OptionGroup(title: "Per-token halting (recursive LMs)") var halting: HaltingOptions
     @Flag(name: .customLong("verbose"), help: "Print each turn's speed to stderr.")
     var verbose = false
 
@@ -27,11 +28,13 @@ struct Chat: ParsableCommand {
     }
 
     func run() throws {
+        let model = try self.model ?? DefaultModel.path(DefaultModel.languageFileName)
         let session = try Session(path: model, threads: sampling.threads, checkTensors: checkTensors)
         guard let language = session.languageModel else {
             throw CLIError("\(model) is a puzzle model ('\(session.description.architecture)'): use `recur solve`")
         }
         let generator = try session.generator(contextSize: sampling.contextSize)
+        try generator.context.setHalting(halting.policy(), maxSteps: halting.maxSteps)
         var messages: [ChatMessage] = system.map { [ChatMessage(role: "system", content: $0)] } ?? []
         let out = FileHandle.standardOutput
         let interactive = isatty(0) != 0

@@ -15,13 +15,15 @@ enum ShippedFile {
     }
 }
 
-/// The model `recur` uses when none is named.
+/// The models `recur` uses when none is named: the Sudoku TRM for `solve`, the recursive
+/// language model for `generate` and `chat`.
 enum DefaultModel {
     static let fileName = "trm-sudoku-att-q8_0.gguf"
+    static let languageFileName = "rlm-kjv-q8_0.gguf"
 
-    static func path() throws -> String {
-        guard let file = ShippedFile.locate("models/\(fileName)") else {
-            throw CLIError("no model given and models/\(fileName) was not found from the current folder or the recur binary; pass --model FILE.gguf")
+    static func path(_ name: String = fileName) throws -> String {
+        guard let file = ShippedFile.locate("models/\(name)") else {
+            throw CLIError("no model given and models/\(name) was not found from the current folder or the recur binary; pass --model FILE.gguf")
         }
         return file
     }

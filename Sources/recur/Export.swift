@@ -64,6 +64,9 @@ struct Export: ParsableCommand {
     @Option(name: .long, help: "ACT step cap to store instead of the training run's halt_max_steps.")
     var haltMaxSteps: Int?
 
+    @Option(name: .long, help: "A recursive LM's tokenizer.json (default: the one beside all_config.yaml, if any).")
+    var tokenizer: String?
+
     @Flag(name: .customLong("allow-non-finite"), help: "Export a checkpoint even when a tensor holds NaN or infinity (refused by default).")
     var allowNonFinite = false
 
@@ -134,7 +137,7 @@ struct Export: ParsableCommand {
     private func refuseOverwritingAnInput() throws {
         var target = stat()
         guard stat(output, &target) == 0 else { return } // a new file can be no input
-        var inputs = [checkpoint, fromGguf, qhead, calibrate, calibrationStates, config].compactMap { $0 }
+        var inputs = [checkpoint, fromGguf, qhead, calibrate, calibrationStates, config, tokenizer].compactMap { $0 }
         if config == nil, let checkpoint {
             inputs.append(URL(fileURLWithPath: checkpoint).deletingLastPathComponent().appendingPathComponent("all_config.yaml").path)
         }
@@ -153,10 +156,9 @@ struct Export: ParsableCommand {
         let rules = try tensorType.map { try TypePolicy.Rule(parsing: $0) }
         let summary = try CheckpointExporter.export(
             checkpoint: checkpoint, config: config, output: output, type: ggmlType, rules: rules,
-            overrides: .init(seqLen: seqLen, haltMaxSteps: haltMaxSteps), allowNonFinite: allowNonFinite)
+            overrides: .init(seqLen: seqLen, haltMaxSteps: haltMaxSteps), allowNonFinite: allowNonFinite, tokenizerFile: tokenizer)
         for note in summary.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
-        let c = summary.config
-        print("wrote \(summary.output): \(c.architecture.rawValue), hidden \(c.hiddenSize), \(summary.tensorCount) tensors, \(ggmlType.name), \(formatBytes(summary.fileBytes))")
+        print("wrote \(summary.output): \(summary.architecture), hidden \(summary.hiddenSize), \(summary.tensorCount) tensors, \(ggmlType.name), \(formatBytes(summary.fileBytes))")
     }
 }
 

@@ -67,16 +67,17 @@ struct SamplingOptions: ParsableArguments {
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Generate text with a language model (llama, qwen2 GGUF files), streaming it to stdout.",
+        abstract: "Generate text with a language model (llama, qwen2 or recursive rlm GGUF files), streaming it to stdout.",
         discussion: "Prompt and generation speed (tokens/s) and memory go to stderr, as llama.cpp prints them.")
 
-    @Option(name: [.customShort("m"), .customLong("model")], help: "The GGUF language model.")
-    var model: String
+    @Option(name: [.customShort("m"), .customLong("model")], help: "The GGUF language model (default: models/\(DefaultModel.languageFileName)).")
+    var model: String?
     @Option(name: [.customShort("p"), .customLong("prompt")], help: "The prompt text.")
     var prompt: String?
     @Option(name: [.customShort("f"), .customLong("file")], help: "Read the prompt from this file (UTF-8).")
     var file: String?
     @OptionGroup var sampling: SamplingOptions
+    @OptionGroup(title: "Per-token halting (recursive LMs)") var halting: HaltingOptions
     @Flag(name: .customLong("chat"), help: "Wrap the prompt as one user message in the model's chat template.")
     var chat = false
     @Flag(name: .customLong("ignore-eos"), help: "Keep generating past end-of-generation tokens.")
@@ -91,11 +92,13 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let text = try promptText()
+        let model = try self.model ?? DefaultModel.path(DefaultModel.languageFileName)
         let session = try Session(path: model, threads: sampling.threads, checkTensors: checkTensors)
         guard let language = session.languageModel else {
             throw CLIError("\(model) is a puzzle model ('\(session.description.architecture)'): use `recur solve`")
         }
         let generator = try session.generator(contextSize: sampling.contextSize)
+        try generator.context.setHalting(halting.policy(), maxSteps: halting.maxSteps)
         if profile { generator.context.profile = OpProfile() }
         let promptTokens: [Int32]
         if chat {
@@ -120,13 +123,19 @@ struct Generate: ParsableCommand {
         // read alone can be below the resident size read a moment later.
         let resident = ProcessMemory.residentBytes() ?? 0
         let peak = Double(max(ProcessMemory.peakResidentBytes() ?? 0, resident)) / 1_048_576
+        let recursive = language.model.isRecursive
+        let stepCap = min(halting.maxSteps ?? language.model.maxSteps, language.model.maxSteps)
         if json {
-            let object: [String: Any] = [
+            var object: [String: Any] = [
                 "prompt_tokens": result.promptTokens.map(Int.init), "tokens": result.tokens.map(Int.init), "text": result.text,
                 "finish_reason": result.finishReason.rawValue,
                 "prompt_tokens_per_second": result.promptTokensPerSecond, "tokens_per_second": result.tokensPerSecond,
                 "peak_resident_mib": peak,
             ]
+            if recursive {
+                object["act_steps"] = result.actSteps
+                object["max_steps"] = stepCap
+            }
             out.write(Data((try JSONOutput.line(object) + "\n").utf8))
         } else {
             out.write(Data("\n".utf8))
@@ -135,6 +144,10 @@ struct Generate: ParsableCommand {
                             result.promptSeconds * 1000, result.promptTokensPerSecond)
         report += String(format: "generation: %d tokens, %d decode steps in %.1f ms (%.1f tokens/s)\n", result.tokens.count, result.decodeSteps,
                          result.decodeSeconds * 1000, result.tokensPerSecond)
+        if recursive, !result.actSteps.isEmpty {
+            report += String(format: "act steps: %.2f per generated token on average (cap %d, ", Double(result.actSteps.reduce(0, +)) / Double(result.actSteps.count), stepCap)
+                + "halting \(halting.halt.rawValue))\n"
+        }
         report += String(format: "memory: resident %.1f MiB, peak %.1f MiB (model file %.1f MiB, KV cache reserved %.1f MiB)\n",
                          Double(resident) / 1_048_576, peak,
                          Double(language.model.file.fileSize) / 1_048_576, Double(generator.context.cacheBytes) / 1_048_576)

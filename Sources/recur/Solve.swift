@@ -7,7 +7,6 @@ struct Solve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Solve Sudoku puzzles with a TRM/HRM model, halting each puzzle with the Q-head.")
 
-    enum Halt: String, ExpressibleByArgument, CaseIterable { case qhead, compare, max, hazard }
     enum HeadChoice: String, ExpressibleByArgument, CaseIterable { case auto, official }
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, jsonl }
 
@@ -23,26 +22,13 @@ struct Solve: ParsableCommand {
     @Option(name: .long, help: "CPU threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(name: .long, help: "Halting: qhead (the model's rule: TRM q_halt > 0), compare (q_halt > q_continue), max (always run --max-steps), hazard (1 - exp(-softplus(k (q_halt - c))) >= threshold).")
-    var halt: Halt = .qhead
-
-    @Option(name: .long, help: "Hazard gate sharpness k.")
-    var hazardK: Double = 1
-
-    @Option(name: .long, help: "Hazard gate centre c (in q_halt units).")
-    var hazardC: Double = 0
-
-    @Option(name: .long, help: "Hazard gate threshold in (0, 1); 0.5 with k 1, c 0 is q_halt >= 0.")
-    var hazardThreshold: Double = 0.5
+    @OptionGroup var halting: HaltingOptions
 
     @Option(name: .long, help: "Q-head: auto (the model file's attached head if it has one, else the official) or official.")
     var qhead: HeadChoice = .auto
 
     @Option(name: .long, help: "Take the attached Q-head from another GGUF file (e.g. one written by 'recur export --from-gguf').")
     var qheadFrom: String?
-
-    @Option(name: .long, help: "ACT step cap (default: the model's halt_max_steps).")
-    var maxSteps: Int?
 
     @Option(name: .long, help: "Only the first N puzzles.")
     var limit: Int?
@@ -85,13 +71,7 @@ struct Solve: ParsableCommand {
             throw CLIError("\(modelPath): the model takes \(net.config.seqLen) tokens per input, not the 81 cells of a Sudoku")
         }
         let loadSeconds = Date().timeIntervalSince(loadStart)
-        let policy: HaltingPolicy
-        switch halt {
-        case .qhead: policy = .qHead
-        case .compare: policy = .compare
-        case .max: policy = .maxSteps
-        case .hazard: policy = .hazard(try HazardGate(k: hazardK, c: hazardC, threshold: hazardThreshold))
-        }
+        let policy = try halting.policy()
         var selection: QHeadSelection = qhead == .official ? .official : .model
         if let qheadFrom {
             guard let head = try QHeadLoader.load(file: GGUFFile(path: qheadFrom), hidden: net.config.hiddenSize) else {
@@ -100,7 +80,7 @@ struct Solve: ParsableCommand {
             selection = .custom(head)
         }
         // A batch larger than the input only costs memory: the slots past the last puzzle stay empty.
-        let runner = try session.solver(batch: Swift.min(batch, lines.count), policy: policy, maxSteps: maxSteps, qhead: selection)
+        let runner = try session.solver(batch: Swift.min(batch, lines.count), policy: policy, maxSteps: halting.maxSteps, qhead: selection)
         runner.recordEveryStep = trace
         if profile { runner.profile = OpProfile() }
         let inputs = lines.map { ModelInput(tokens: $0.puzzle.tokens) }

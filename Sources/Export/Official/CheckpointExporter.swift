@@ -2,12 +2,15 @@ import CKernels
 import Foundation
 import Runtime
 
-/// `recur export`: an official TRM/HRM checkpoint (PyTorch zip or safetensors, plus
-/// `all_config.yaml`) to one GGUF file.
+/// `recur export`: an official TRM/HRM checkpoint, or a recursive causal LM in the same style
+/// (PyTorch zip or safetensors, plus `all_config.yaml`, and for a language model the run's
+/// `tokenizer.json`), to one GGUF file.
 public enum CheckpointExporter {
     public struct Summary: Sendable {
         public var output: String
-        public var config: ModelConfig
+        /// `general.architecture` of the file written: trm, hrm or rlm.
+        public var architecture: String
+        public var hiddenSize: Int
         public var tensorCount: Int
         public var fileBytes: Int
         public var notes: [String]
@@ -17,7 +20,8 @@ public enum CheckpointExporter {
 
     public static func export(
         checkpoint: String, config configPath: String?, output: String, type: GGMLType,
-        rules: [TypePolicy.Rule] = [], overrides: OfficialArchitecture.Overrides = .init(), allowNonFinite: Bool = false
+        rules: [TypePolicy.Rule] = [], overrides: OfficialArchitecture.Overrides = .init(), allowNonFinite: Bool = false,
+        tokenizerFile: String? = nil
     ) throws -> Summary {
         guard supportedTypes.contains(type) else {
             throw ExportError.unsupportedType("export type \(type.name) is not one of \(supportedTypes.map(\.name).joined(separator: ", "))")
@@ -31,22 +35,44 @@ public enum CheckpointExporter {
         let (prefix, keys) = OfficialArchitecture.stripPrefix(stateDict.tensors.map(\.name))
         var shapes: [String: [Int]] = [:]
         for (key, tensor) in zip(keys, stateDict.tensors) { shapes[key] = tensor.shape }
-        let arch = try OfficialArchitecture(shapes: shapes, config: yaml, checkpointPath: checkpoint, overrides: overrides)
+        let plan: [OfficialArchitecture.TensorPlan], metadata: [(key: String, value: GGUFValue)], notes: [String]
+        let architecture: String, hidden: Int
+        var isSudoku = false
+        var tokenizer: [(key: String, value: GGUFValue)] = []
+        if RecursiveLMArchitecture.matches(yaml) {
+            let arch = try RecursiveLMArchitecture(shapes: shapes, config: yaml, checkpointPath: checkpoint, overrides: overrides)
+            (plan, metadata, notes) = (arch.tensors, arch.config.metadata, arch.notes)
+            (architecture, hidden) = (RecursiveLMConfig.architecture, arch.config.hiddenSize)
+            let folder = URL(fileURLWithPath: yamlPath).deletingLastPathComponent()
+            let tokenizerPath = tokenizerFile ?? folder.appendingPathComponent("tokenizer.json").path
+            if FileManager.default.fileExists(atPath: tokenizerPath) || tokenizerFile != nil {
+                let imported = try TokenizerImport.load(tokenizerPath, configPath: URL(fileURLWithPath: tokenizerPath).deletingLastPathComponent().appendingPathComponent("tokenizer_config.json").path)
+                guard imported.count == arch.config.vocabSize else {
+                    throw ExportError.badConfig(file: tokenizerPath, detail: "the tokenizer has \(imported.count) tokens, the model's vocabulary \(arch.config.vocabSize)")
+                }
+                tokenizer = imported.metadata
+            }
+        } else {
+            let arch = try OfficialArchitecture(shapes: shapes, config: yaml, checkpointPath: checkpoint, overrides: overrides)
+            (plan, metadata, notes) = (arch.tensors, arch.config.metadata, arch.notes)
+            (architecture, hidden) = (arch.config.architecture.rawValue, arch.config.hiddenSize)
+            isSudoku = arch.config.vocabSize == 11 && arch.config.seqLen == 81
+        }
         let policy = TypePolicy(weights: type, rules: rules)
-        try policy.checkRules(against: arch.tensors)
-        let types = try arch.tensors.map { try policy.type(for: $0) }
+        try policy.checkRules(against: plan)
+        let types = try plan.map { try policy.type(for: $0) }
 
         var writer = GGUFWriter()
-        for (key, value) in arch.config.metadata { writer.add(key, value) }
+        for (key, value) in metadata + tokenizer { writer.add(key, value) }
         let runName = yaml.root["run_name"]?.string ?? URL(fileURLWithPath: checkpoint).lastPathComponent
         writer.add("general.name", .string(runName))
         writer.add("general.file_type", .uint32(fileType(type)))
         writer.add("recur.source.checkpoint", .string(URL(fileURLWithPath: checkpoint).lastPathComponent))
         writer.add("recur.source.key_prefix", .string(prefix))
         writer.add("recur.quantization.policy", .string(policy.description))
-        if arch.config.vocabSize == 11 && arch.config.seqLen == 81 { writer.add("recur.task", .string("sudoku")) }
+        if isSudoku { writer.add("recur.task", .string("sudoku")) }
 
-        for (plan, tensorType) in zip(arch.tensors, types) {
+        for (plan, tensorType) in zip(plan, types) {
             guard let source = stateDict[prefix + plan.source] else {
                 throw ExportError.missingTensor(file: checkpoint, name: prefix + plan.source)
             }
@@ -63,7 +89,9 @@ public enum CheckpointExporter {
         }
         try writer.write(to: output)
         let bytes = ((try? FileManager.default.attributesOfItem(atPath: output))?[.size] as? Int) ?? 0
-        return Summary(output: output, config: arch.config, tensorCount: arch.tensors.count, fileBytes: bytes, notes: arch.notes)
+        return Summary(output: output, architecture: architecture, hiddenSize: hidden, tensorCount: plan.count, fileBytes: bytes,
+                       notes: notes + (architecture == RecursiveLMConfig.architecture && tokenizer.isEmpty
+                                       ? ["no tokenizer.json beside the checkpoint: the file has no tokenizer, so `recur generate` cannot run it on text"] : []))
     }
 
     /// llama.cpp's `general.file_type` (LLAMA_FTYPE_*) for the dominant weight type.

@@ -19,7 +19,7 @@ public enum ExportError: Error, CustomStringConvertible, Equatable {
             return "\(file): tensor '\(name)' is missing"
         case let .unexpectedTensors(file, names):
             let shown = names.prefix(5).joined(separator: ", ")
-            return "\(file): \(names.count) tensor(s) that no TRM/HRM layer uses: \(shown)\(names.count > 5 ? ", ..." : "")"
+            return "\(file): \(names.count) tensor(s) that no layer of the configured model uses: \(shown)\(names.count > 5 ? ", ..." : "")"
         case let .badShape(file, name, expected, found):
             return "\(file): tensor '\(name)' has shape \(found), expected \(expected)"
         case let .needsOverride(detail):

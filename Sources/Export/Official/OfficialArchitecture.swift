@@ -164,23 +164,28 @@ public struct OfficialArchitecture {
                 add("\(dst).ffn_down.weight", [hidden, ffn], "\(src).mlp.down_proj.weight", linear: true)
             }
         }
-        // Every source must exist with the full shape the plan implies, and every checkpoint
-        // tensor must be used: a key we do not map means an architecture we do not understand.
+        try Self.checkSources(plan, shapes: shapes, file: file)
+        self.config = config
+        self.tensors = plan
+        self.notes = notes
+    }
+
+    /// Every source must exist with the full shape the plan implies (a source split in row halves
+    /// has twice the rows), and every checkpoint tensor must be used: a key we do not map means an
+    /// architecture we do not understand.
+    static func checkSources(_ plan: [TensorPlan], shapes: [String: [Int]], file: String) throws {
         var expectedSource: [String: [Int]] = [:]
         for t in plan {
             var s = t.shape
             if let rows = t.rows { s[0] = 2 * rows.count }
             expectedSource[t.source] = s
         }
-        for (source, expected) in expectedSource {
-            let found = try shape(source)
+        for (source, expected) in expectedSource.sorted(by: { $0.key < $1.key }) {
+            guard let found = shapes[source] else { throw ExportError.missingTensor(file: file, name: source) }
             guard found == expected else { throw ExportError.badShape(file: file, name: source, expected: expected, found: found) }
         }
         let unused = shapes.keys.filter { expectedSource[$0] == nil }.sorted()
         if !unused.isEmpty { throw ExportError.unexpectedTensors(file: file, names: unused) }
-        self.config = config
-        self.tensors = plan
-        self.notes = notes
     }
 
     /// The official SwiGLU width: `round(expansion * hidden * 2 / 3)` (Python's round-half-even)

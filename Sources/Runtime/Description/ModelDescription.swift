@@ -20,9 +20,16 @@ public struct ModelDescription: Sendable, Equatable {
     public var outputNorm: NormSpec?
     /// Whether the LM head reuses the token embedding (tied weights).
     public var tiedOutput: Bool
+    /// Per-token adaptive computation of a recursive language model: the schedule is one ACT
+    /// step, repeated per token until its Q-head halts it. Nil for models that run the schedule
+    /// once per token (flat decoders) or whose runner halts per sample (TRM/HRM puzzles).
+    public var halting: HaltingSpec?
+    /// The fixed memory bank that passes marked `readsMemory` read, if any.
+    public var memory: MemoryBankSpec?
 
     public init(architecture: String, hiddenSize: Int, vocabSize: Int, contextLength: Int, stacks: [StackSpec],
-                schedule: Schedule, heads: [HeadSpec], embeddingScale: Float, outputNorm: NormSpec?, tiedOutput: Bool) {
+                schedule: Schedule, heads: [HeadSpec], embeddingScale: Float, outputNorm: NormSpec?, tiedOutput: Bool,
+                halting: HaltingSpec? = nil, memory: MemoryBankSpec? = nil) {
         self.architecture = architecture
         self.hiddenSize = hiddenSize
         self.vocabSize = vocabSize
@@ -33,6 +40,8 @@ public struct ModelDescription: Sendable, Equatable {
         self.embeddingScale = embeddingScale
         self.outputNorm = outputNorm
         self.tiedOutput = tiedOutput
+        self.halting = halting
+        self.memory = memory
     }
 
     public func stack(named name: String) -> StackSpec? { stacks.first { $0.name == name } }
@@ -176,5 +185,29 @@ public struct HeadSpec: Sendable, Equatable {
         self.kind = kind
         self.state = state
         self.positions = positions
+    }
+}
+
+/// How a recursive language model halts each token: at most `maxSteps` ACT steps, and the rule
+/// its Q-head was trained for.
+public struct HaltingSpec: Sendable, Equatable {
+    public var maxSteps: Int
+    public var rule: ModelConfig.HaltRule
+
+    public init(maxSteps: Int, rule: ModelConfig.HaltRule) {
+        self.maxSteps = maxSteps
+        self.rule = rule
+    }
+}
+
+/// An associative memory of `slots` rows of the hidden size, read by multi-head attention
+/// (`heads` heads) from a state and added to it (`memory.*` tensors).
+public struct MemoryBankSpec: Sendable, Equatable {
+    public var slots: Int
+    public var heads: Int
+
+    public init(slots: Int, heads: Int) {
+        self.slots = slots
+        self.heads = heads
     }
 }

@@ -4,6 +4,7 @@
 ///
 ///     TRM:  repeat(H) { repeat(L) { z_L = L(z_L + (z_H + x)) };  z_H = L(z_H + z_L) }
 ///     HRM:  repeat(H) { repeat(L) { z_L = L(z_L + (z_H + x)) };  z_H = H(z_H + z_L) }
+///     RLM:  TRM or HRM over causal blocks, z_H += memory_read(z_H) after each H-update
 ///     flat: h = main(h)
 ///
 /// An injection adds its states, summed left to right, to the updated state before the stack runs
@@ -19,11 +20,15 @@ public struct Schedule: Sendable, Equatable {
         public var stack: String
         public var state: String
         public var inject: [String]
+        /// After the stack, the state reads the memory bank and adds what it read
+        /// (`state = state + memory_read(state)`).
+        public var readsMemory: Bool
 
-        public init(stack: String, state: String, inject: [String] = []) {
+        public init(stack: String, state: String, inject: [String] = [], readsMemory: Bool = false) {
             self.stack = stack
             self.state = state
             self.inject = inject
+            self.readsMemory = readsMemory
         }
     }
 
@@ -54,11 +59,12 @@ public struct Schedule: Sendable, Equatable {
     }
 
     /// The TRM/HRM schedule of one ACT step; `hStack` is the L stack's name again for TRM.
-    public static func recursive(hCycles: Int, lCycles: Int, lStack: String, hStack: String, input: String = "x") -> Schedule {
+    /// `memory`: z_H reads the memory bank after every H-update (the recursive LM's bank).
+    public static func recursive(hCycles: Int, lCycles: Int, lStack: String, hStack: String, input: String = "x", memory: Bool = false) -> Schedule {
         Schedule([
             .repeated(hCycles, [
                 .repeated(lCycles, [.pass(Pass(stack: lStack, state: "z_L", inject: ["z_H", input]))]),
-                .pass(Pass(stack: hStack, state: "z_H", inject: ["z_L"])),
+                .pass(Pass(stack: hStack, state: "z_H", inject: ["z_L"], readsMemory: memory)),
             ]),
         ])
     }

@@ -54,11 +54,17 @@ public final class BatchGenerator: @unchecked Sendable {
         ws = DecoderWorkspace(model: model, contextSize: contextSize, maxBatch: max(maxBatch, slots), threads: threads)
         ws.reserveLogits(rows: slots, vocab: model.vocabSize)
         self.slots = try (0..<slots).map { _ in
-            Slot(cache: try KVCache(layers: model.virtualLayers, capacity: contextSize, width: model.kvWidth))
+            Slot(cache: try model.makeCache(capacity: contextSize))
         }
     }
 
     public var slotCount: Int { slots.count }
+
+    /// How a recursive LM halts each token and the most ACT steps one may run (at most the
+    /// file's `halt_max_steps`, the default). Flat decoders ignore it.
+    public func setHalting(_ policy: HaltingPolicy, maxSteps: Int? = nil) throws {
+        try ws.setHalting(policy, maxSteps: maxSteps, model: language.model)
+    }
     /// Sequences being generated (prompt or decode).
     public var activeCount: Int { slots.count { $0.job != nil } }
     public var hasFreeSlot: Bool { slots.contains { $0.job == nil } }
@@ -144,6 +150,7 @@ public final class BatchGenerator: @unchecked Sendable {
     private func advance(_ index: Int, logits: UnsafePointer<Float>) {
         let slot = slots[index]
         var job = slot.job!
+        if language.model.isRecursive, let steps = slot.cache.positionSteps.last { job.actSteps.append(Int(steps)) }
         job.next = job.reply.next(logits: logits, onText: job.request.onText)
         if job.next == nil { finish(index, job) } else { slot.job = job }
     }
@@ -154,7 +161,8 @@ public final class BatchGenerator: @unchecked Sendable {
         let reply = job.reply
         job.request.onFinish(GenerationResult(promptTokens: job.request.prompt, tokens: reply.tokens, text: reply.text, finishReason: reply.finishReason,
                                               reusedPromptTokens: job.reused, promptSeconds: job.promptSeconds, decodeSeconds: job.decodeSeconds,
-                                              decodeSteps: job.decodeSteps, failure: reply.failure))
+                                              decodeSteps: job.decodeSteps, failure: reply.failure,
+                                              actSteps: Array(job.actSteps.prefix(reply.tokens.count))))
     }
 
     private struct Job {
@@ -168,6 +176,8 @@ public final class BatchGenerator: @unchecked Sendable {
         var promptSeconds = 0.0
         var decodeSeconds = 0.0
         var decodeSteps = 0
+        /// Recursive LMs: ACT steps of each position a reply token was sampled from.
+        var actSteps: [Int] = []
     }
 
     private final class Slot {

@@ -27,12 +27,24 @@ public final class DecoderContext: @unchecked Sendable {
         }
         self.model = model
         self.contextSize = contextSize
-        cache = try KVCache(layers: model.virtualLayers, capacity: contextSize, width: model.kvWidth)
+        cache = try model.makeCache(capacity: contextSize)
         ws = DecoderWorkspace(model: model, contextSize: contextSize, maxBatch: maxBatch, threads: threads)
     }
 
     /// Bytes reserved for keys and values (touched only as the context fills).
     public var cacheBytes: Int { cache.reservedBytes }
+
+    /// How a recursive LM halts each token and the most ACT steps one may run (at most the
+    /// file's `halt_max_steps`, the default). Flat decoders ignore it.
+    public func setHalting(_ policy: HaltingPolicy, maxSteps: Int? = nil) throws {
+        try ws.setHalting(policy, maxSteps: maxSteps, model: model)
+    }
+
+    /// ACT steps the token at `position` ran (1 for a flat decoder).
+    public func actSteps(at position: Int) -> Int {
+        guard model.isRecursive else { return 1 }
+        return position < cache.positionSteps.count ? Int(cache.positionSteps[position]) : 0
+    }
 
     /// Forgets everything after the first `count` tokens.
     public func truncate(to count: Int) {

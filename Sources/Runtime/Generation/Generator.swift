@@ -43,6 +43,9 @@ public struct GenerationResult: Sendable {
     public var decodeSteps: Int
     /// With `finishReason == .nonFinite`: which logit of which reply token was not finite.
     public var failure: String?
+    /// Recursive LMs: the ACT steps that produced each reply token (those of the position whose
+    /// logits it was sampled from); empty for flat decoders.
+    public var actSteps: [Int] = []
 
     public var promptTokensPerSecond: Double {
         promptSeconds > 0 ? Double(promptTokens.count - reusedPromptTokens) / promptSeconds : 0
@@ -78,17 +81,24 @@ public final class Generator: @unchecked Sendable {
         let promptSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
 
         var decodeSeconds = 0.0, decodeSteps = 0
-        var next = reply.next(logits: logits.baseAddress!, onText: onText)
+        let recursive = context.model.isRecursive
+        var actSteps: [Int] = []
+        func sample(_ logits: UnsafeBufferPointer<Float>) -> Int32? {
+            if recursive { actSteps.append(context.actSteps(at: context.tokens.count - 1)) }
+            return reply.next(logits: logits.baseAddress!, onText: onText)
+        }
+        var next = sample(logits)
         while let token = next {
             let t1 = DispatchTime.now().uptimeNanoseconds
             logits = try context.feed([token])
             decodeSeconds += Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9
             decodeSteps += 1
-            next = reply.next(logits: logits.baseAddress!, onText: onText)
+            next = sample(logits)
         }
         if let failure = reply.failure { throw ModelError.nonFinite(failure) }
         return GenerationResult(promptTokens: prompt, tokens: reply.tokens, text: reply.text, finishReason: reply.finishReason,
-                                reusedPromptTokens: reused, promptSeconds: promptSeconds, decodeSeconds: decodeSeconds, decodeSteps: decodeSteps)
+                                reusedPromptTokens: reused, promptSeconds: promptSeconds, decodeSeconds: decodeSeconds, decodeSteps: decodeSteps,
+                                actSteps: Array(actSteps.prefix(reply.tokens.count)))
     }
 }
 

@@ -1,7 +1,9 @@
 import CKernels
 
 /// A causal language model loaded from GGUF through its family's description: token embedding,
-/// the schedule's passes over pre-norm decoder blocks, output norm and LM head.
+/// the schedule's passes over decoder blocks, output norm and LM head. A recursive LM (a
+/// description with `halting`) runs the schedule as one ACT step, per token, until its Q-head
+/// halts it: see `Recursion`.
 ///
 /// One forward call feeds `n` new tokens of one sequence at positions `cache.count ..< cache.count + n`:
 ///
@@ -24,12 +26,24 @@ public final class CausalModel: @unchecked Sendable {
     let outputNorm: Norm?
     let output: Linear
     let attention: AttentionSpec
+    /// What a recursive language model adds (per-token ACT steps, Q-head, memory bank); nil for
+    /// a flat decoder.
+    let recursion: Recursion?
 
     public var path: String { file.path }
     public var hiddenSize: Int { description.hiddenSize }
     public var vocabSize: Int { description.vocabSize }
-    /// KV-cache entries per token position: one per block of every pass.
+    /// KV-cache entries per token position and ACT step: one per block of every pass.
     public var virtualLayers: Int { passes.reduce(0) { $0 + (stacks[$1.stack]?.count ?? 0) } }
+    /// ACT steps a token may run: the file's cap for a recursive LM, else 1.
+    public var maxSteps: Int { recursion?.maxSteps ?? 1 }
+    /// Whether tokens think for a number of ACT steps their Q-head decides.
+    public var isRecursive: Bool { recursion != nil }
+
+    /// A KV cache of `capacity` positions with an entry per virtual layer of every ACT step.
+    func makeCache(capacity: Int) throws -> KVCache {
+        try KVCache(layers: virtualLayers * maxSteps, capacity: capacity, width: kvWidth, steps: maxSteps)
+    }
     /// Floats of keys (or of values) one position stores in one virtual layer.
     var kvWidth: Int { attention.kvHeads * attention.headDim }
 
@@ -49,8 +63,8 @@ public final class CausalModel: @unchecked Sendable {
         var attention: AttentionSpec?
         var stacks: [String: [DecoderBlock]] = [:]
         for stack in d.stacks {
-            guard stack.block.placement == .pre, case let .attention(a) = stack.block.mixer, a.causal else {
-                throw ModelError.badMetadata(file: file.path, detail: "stack '\(stack.name)': the decoder runs pre-norm causal attention blocks only")
+            guard case let .attention(a) = stack.block.mixer, a.causal else {
+                throw ModelError.badMetadata(file: file.path, detail: "stack '\(stack.name)': the decoder runs causal attention blocks only")
             }
             guard stack.block.mlp == .swiglu else {
                 throw ModelError.badMetadata(file: file.path, detail: "stack '\(stack.name)': channel MLP \(stack.block.mlp.rawValue) is not supported by the decoder yet")
@@ -72,11 +86,13 @@ public final class CausalModel: @unchecked Sendable {
         }
         outputNorm = try d.outputNorm.map { try Norm(loading: "output_norm", spec: $0, dim: d.hiddenSize, from: loader) }
         output = try loader.linear(d.tiedOutput ? "token_embd" : "output", out: d.vocabSize, in: d.hiddenSize)
+        let stepLayers = passes.reduce(0) { $0 + (stacks[$1.stack]?.count ?? 0) }
+        recursion = try d.halting.map { try Recursion(file: file, description: d, halting: $0, loader: loader, stepLayers: stepLayers) }
     }
 
     /// Activation scratch bytes the largest linear needs at `rows` rows.
     func quantScratchBytes(rows: Int) -> Int {
-        let linears = [output] + stacks.values.flatMap { $0.flatMap(\.linears) }
+        let linears = [output] + stacks.values.flatMap { $0.flatMap(\.linears) } + (recursion?.memory.map { [$0.query, $0.output] } ?? [])
         return linears.map { $0.scratchBytes(rows: rows) }.max() ?? 0
     }
 
@@ -86,6 +102,10 @@ public final class CausalModel: @unchecked Sendable {
     /// to `cache`, and writes logits: of the last token (`allLogits` false, `[vocab]`) or of every
     /// token (`[tokens.count, vocab]`, teacher forcing and perplexity) into `ws.logits`.
     func forward(_ tokens: ArraySlice<Int32>, cache: KVCache, ws: DecoderWorkspace, allLogits: Bool) {
+        if let recursion {
+            recursion.forward(self, tokens, cache: cache, ws: ws, allLogits: allLogits)
+            return
+        }
         var start = tokens.startIndex
         while start < tokens.endIndex {
             let end = min(start + ws.maxBatch, tokens.endIndex)
@@ -107,13 +127,18 @@ public final class CausalModel: @unchecked Sendable {
     func decodeStep(_ tokens: [Int32], caches: [KVCache], ws: DecoderWorkspace) {
         let n = tokens.count
         precondition(n == caches.count && n <= ws.maxBatch && ws.logits.count >= n * vocabSize)
+        if let recursion {
+            recursion.evaluate(self, tokens: tokens[...], at: caches.map { ($0, $0.count) }, ws: ws, logits: .all(ws.logits.pointer))
+            return
+        }
         let h = ws.hidden.pointer
         ws.time(.embedding) { embedding.lookup(tokens[...], scale: description.embeddingScale, into: h) }
         for i in 0..<n { ws.positions[i] = Int32(caches[i].count) }
+        let runs = AttentionRun.nextPositions(caches)
         var layer = 0
         for pass in passes {
             for block in stacks[pass.stack]! {
-                block.forward(h, rows: n, caches: .rows(caches), layer: layer, attention: attention, ws: ws)
+                block.forward(h, rows: n, runs: runs, layer: layer, attention: attention, ws: ws)
                 layer += 1
             }
         }
@@ -129,10 +154,11 @@ public final class CausalModel: @unchecked Sendable {
         let h = ws.hidden.pointer
         ws.time(.embedding) { embedding.lookup(tokens, scale: description.embeddingScale, into: h) }
         for i in 0..<n { ws.positions[i] = Int32(pos0 + i) }
+        let runs = AttentionRun.sequence(cache, rows: n, pos0: pos0)
         var layer = 0
         for pass in passes {
             for block in stacks[pass.stack]! {
-                block.forward(h, rows: n, caches: .sequence(cache, pos0: pos0), layer: layer, attention: attention, ws: ws)
+                block.forward(h, rows: n, runs: runs, layer: layer, attention: attention, ws: ws)
                 layer += 1
             }
         }
@@ -145,105 +171,5 @@ public final class CausalModel: @unchecked Sendable {
             if let outputNorm { outputNorm(first, ws.normed.pointer, rows: rows) } else { ws.normed.pointer.update(from: first, count: rows * hidden) }
         }
         ws.linear(.outputHead, output, ws.normed.pointer, logits, rows: rows)
-    }
-}
-
-/// A weighted norm (RMS or LayerNorm) of one block or the output.
-struct Norm {
-    let spec: NormSpec
-    let weight: FloatBuffer?
-    let bias: FloatBuffer?
-
-    init(loading name: String, spec: NormSpec, dim: Int, from loader: WeightLoader) throws {
-        self.spec = spec
-        weight = spec.weighted ? try loader.floats("\(name).weight", shape: [dim]) : nil
-        bias = spec.bias ? try loader.floats("\(name).bias", shape: [dim]) : nil
-    }
-
-    func callAsFunction(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int) {
-        let dim = Int64(weight?.count ?? bias?.count ?? 0)
-        switch spec.kind {
-        case .rms: recur_f32_rms_norm_weighted(x, weight?.pointer, y, Int64(rows), dim, spec.epsilon)
-        case .layer: recur_f32_layer_norm(x, weight?.pointer, bias?.pointer, y, Int64(rows), dim, spec.epsilon)
-        }
-    }
-}
-
-/// One pre-norm decoder block: `h += attn(norm(h)); h += mlp(norm(h))`.
-final class DecoderBlock: @unchecked Sendable {
-    let attentionNorm: Norm
-    let qkv: Linear
-    let attentionOutput: Linear
-    let mlpNorm: Norm
-    let gateUp: Linear
-    let down: Linear
-
-    init(loading prefix: String, spec: BlockSpec, attention a: AttentionSpec, hidden: Int, from loader: WeightLoader) throws {
-        attentionNorm = try Norm(loading: "\(prefix).attn_norm", spec: spec.norm, dim: hidden, from: loader)
-        mlpNorm = try Norm(loading: "\(prefix).ffn_norm", spec: spec.norm, dim: hidden, from: loader)
-        switch a.projection {
-        case .fused:
-            qkv = try loader.joined([("\(prefix).attn_qkv", a.qkvWidth)], in: hidden, biases: a.biases ? ["\(prefix).attn_qkv"] : [])
-        case .split:
-            let parts = [("\(prefix).attn_q", a.heads * a.headDim), ("\(prefix).attn_k", a.kvHeads * a.headDim), ("\(prefix).attn_v", a.kvHeads * a.headDim)]
-            qkv = try loader.joined(parts.map { (name: $0.0, out: $0.1) }, in: hidden, biases: a.biases ? parts.map(\.0) : [])
-        }
-        attentionOutput = try loader.linear("\(prefix).attn_output", out: hidden, in: a.heads * a.headDim)
-        gateUp = try loader.stacked("\(prefix).ffn_gate", "\(prefix).ffn_up", out: spec.mlpWidth, in: hidden)
-        down = try loader.linear("\(prefix).ffn_down", out: hidden, in: spec.mlpWidth)
-    }
-
-    var linears: [Linear] { [qkv, attentionOutput, gateUp, down] }
-
-    /// Where the rows of a forward call keep their keys and values.
-    enum RowCaches {
-        /// Consecutive tokens of one sequence, the first at `pos0`.
-        case sequence(KVCache, pos0: Int)
-        /// One token per row, each of its own sequence, at that cache's next position.
-        case rows([KVCache])
-    }
-
-    func forward(_ h: UnsafeMutablePointer<Float>, rows n: Int, caches: RowCaches, layer: Int, attention a: AttentionSpec, ws: DecoderWorkspace) {
-        let hidden = attentionNorm.weight?.count ?? 0
-        let count = Int64(n * hidden)
-        let qkvWidth = a.qkvWidth, qWidth = a.heads * a.headDim, kvWidth = a.kvHeads * a.headDim
-        ws.time(.norm) { attentionNorm(h, ws.normed.pointer, rows: n) }
-        ws.linear(.qkv, qkv, ws.normed.pointer, ws.qkv.pointer, rows: n)
-        if case let .rope(base, dims, layout) = a.positions {
-            ws.time(.rope) {
-                let neox: Int32 = layout == .halves ? 1 : 0
-                recur_f32_rope_positions(ws.qkv.pointer, Int64(n), Int64(a.heads), Int64(a.headDim), Int64(dims), Int64(qkvWidth), ws.positions, base, neox)
-                recur_f32_rope_positions(ws.qkv.pointer + qWidth, Int64(n), Int64(a.kvHeads), Int64(a.headDim), Int64(dims), Int64(qkvWidth), ws.positions, base, neox)
-            }
-        }
-        let scale = 1 / Float(a.headDim).squareRoot()
-        // Keys and values of row i go to position `start + i` of its cache; its query attends to
-        // every position up to that one.
-        func attend(_ cache: KVCache, rows: Range<Int>, start: Int) {
-            let keys = cache.keys(layer), values = cache.values(layer)
-            ws.time(.kvStore) {
-                for i in rows {
-                    let row = ws.qkv.pointer + i * qkvWidth, position = start + i - rows.lowerBound
-                    (keys + position * kvWidth).update(from: row + qWidth, count: kvWidth)
-                    (values + position * kvWidth).update(from: row + qWidth + kvWidth, count: kvWidth)
-                }
-            }
-            ws.time(.attention) {
-                recur_f32_causal_attention(ws.qkv.pointer + rows.lowerBound * qkvWidth, Int64(qkvWidth), keys, values, Int64(kvWidth),
-                                           ws.attention.pointer + rows.lowerBound * qWidth, Int64(qWidth),
-                                           Int64(rows.count), Int64(start), Int64(a.heads), Int64(a.kvHeads), Int64(a.headDim),
-                                           scale, ws.attentionScratch.pointer)
-            }
-        }
-        switch caches {
-        case let .sequence(cache, pos0): attend(cache, rows: 0..<n, start: pos0)
-        case let .rows(caches): for (i, cache) in caches.enumerated() { attend(cache, rows: i..<i + 1, start: cache.count) }
-        }
-        ws.linear(.attentionOutput, attentionOutput, ws.attention.pointer, ws.projection.pointer, rows: n)
-        ws.time(.residual) { recur_f32_add(h, ws.projection.pointer, h, count) }
-        ws.time(.norm) { mlpNorm(h, ws.normed.pointer, rows: n) }
-        ws.linear(.ffnGateUp, gateUp, ws.normed.pointer, ws.gateUp.pointer, rows: n)
-        ws.swigluLinear(.ffnDown, fused: .ffnSwigluDown, down, rows: n, ws.projection.pointer)
-        ws.time(.residual) { recur_f32_add(h, ws.projection.pointer, h, count) }
     }
 }

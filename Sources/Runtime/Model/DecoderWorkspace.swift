@@ -21,6 +21,11 @@ final class DecoderWorkspace: ForwardScratch, @unchecked Sendable {
     private(set) var logits: FloatBuffer
     let threads: Int
     var profile: OpProfile?
+    /// A recursive LM's per-row states and buffers; nil for a flat decoder.
+    let recursive: RecursiveScratch?
+    /// How a recursive LM halts each token, and the most ACT steps it may run.
+    var halting = HaltingPolicy.qHead
+    var stepLimit = Int.max
 
     init(model: CausalModel, contextSize: Int, maxBatch: Int, threads: Int) {
         let d = model.description, a = model.attention
@@ -33,19 +38,62 @@ final class DecoderWorkspace: ForwardScratch, @unchecked Sendable {
         normed = FloatBuffer(count: rows * d.hiddenSize)
         qkv = FloatBuffer(count: rows * a.qkvWidth)
         attention = FloatBuffer(count: rows * a.heads * a.headDim)
-        attentionScratch = FloatBuffer(count: Int(recur_f32_causal_attention_scratch(Int64(rows), Int64(contextSize))) * max(threads, 1))
+        // The memory bank read is one query row against every slot.
+        let memorySlots = Int64(d.memory?.slots ?? 0)
+        attentionScratch = FloatBuffer(count: Int(max(recur_f32_causal_attention_scratch(Int64(rows), Int64(contextSize)),
+                                                      recur_f32_causal_attention_scratch(1, memorySlots))) * max(threads, 1))
         projection = FloatBuffer(count: rows * d.hiddenSize)
         gateUp = FloatBuffer(count: rows * 2 * ffn)
         activation = FloatBuffer(count: model.needsSwiGLUBuffer ? rows * ffn : 0)
         positions = .allocate(capacity: rows)
         quantScratch = RawBuffer(byteCount: model.quantScratchBytes(rows: rows))
         logits = FloatBuffer(count: d.vocabSize)
+        recursive = model.recursion.map { RecursiveScratch(rows: rows, hidden: d.hiddenSize, head: $0.head) }
     }
 
     deinit { positions.deallocate() }
 
+    /// Sets how a recursive LM halts its tokens and the most ACT steps one may run (the file's
+    /// `halt_max_steps` when nil; never more, since the cache holds that many steps).
+    func setHalting(_ policy: HaltingPolicy, maxSteps: Int?, model: CausalModel) throws {
+        if let maxSteps {
+            guard maxSteps >= 1, maxSteps <= model.maxSteps else {
+                throw ModelError.badInput("max steps must be between 1 and the model's halt_max_steps \(model.maxSteps), got \(maxSteps)")
+            }
+        }
+        halting = policy
+        stepLimit = maxSteps ?? model.maxSteps
+    }
+
     /// Makes room for the logits of `rows` tokens.
     func reserveLogits(rows: Int, vocab: Int) {
         if logits.count < rows * vocab { logits = FloatBuffer(count: rows * vocab) }
+    }
+}
+
+/// A recursive LM's rows: their states (packed, running rows first), the final z_H of rows that
+/// halted, the injection sum, the memory read's query and result, Q logits and Q-head state.
+final class RecursiveScratch: @unchecked Sendable {
+    let zH: FloatBuffer
+    let zL: FloatBuffer
+    let x: FloatBuffer
+    let final: FloatBuffer
+    let injection: FloatBuffer
+    let memoryQuery: FloatBuffer
+    let memoryRead: FloatBuffer
+    let q: FloatBuffer
+    let head: QHeadSession
+
+    init(rows: Int, hidden: Int, head: QHead) {
+        let n = rows * hidden
+        zH = FloatBuffer(count: n)
+        zL = FloatBuffer(count: n)
+        x = FloatBuffer(count: n)
+        final = FloatBuffer(count: n)
+        injection = FloatBuffer(count: n)
+        memoryQuery = FloatBuffer(count: n)
+        memoryRead = FloatBuffer(count: n)
+        q = FloatBuffer(count: 2 * rows)
+        self.head = QHeadSession(head: head, capacity: rows)
     }
 }

@@ -13,6 +13,8 @@ public final class OpProfile: @unchecked Sendable {
         case ffnGateUp, swiglu, ffnDown, ffnSwigluDown, addNorm, heads
         // Causal decoders.
         case embedding, norm, kvStore, residual, outputNorm, outputHead
+        // Recursive causal LMs.
+        case memoryProjection, memoryRead, haltingHead
 
         public var name: String {
             switch self {
@@ -37,6 +39,9 @@ public final class OpProfile: @unchecked Sendable {
             case .residual: return "residual add"
             case .outputNorm: return "output norm"
             case .outputHead: return "output (lm head) linear"
+            case .memoryProjection: return "memory q/output linear"
+            case .memoryRead: return "memory bank read (attention over slots)"
+            case .haltingHead: return "q-head (per token)"
             }
         }
     }

@@ -110,7 +110,7 @@ public final class RecursiveModel: @unchecked Sendable {
     /// schedule run pass by pass. Each pass adds its injection (`state + (a + b)`, summed left to
     /// right as the official code does) and then runs its stack on the state.
     func step(zH: UnsafeMutablePointer<Float>, zL: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, batch: Int, ws: Workspace) {
-        let n = Int64(batch * config.totalSeqLen * config.hiddenSize)
+        let n = batch * config.totalSeqLen * config.hiddenSize
         func state(_ name: String) -> UnsafeMutablePointer<Float> {
             switch name {
             case "z_H": return zH
@@ -121,16 +121,7 @@ public final class RecursiveModel: @unchecked Sendable {
         }
         for pass in schedulePasses {
             let target = state(pass.state)
-            ws.time(.inject) {
-                switch pass.inject.count {
-                case 0: break
-                case 1: recur_f32_add(target, state(pass.inject[0]), target, n)
-                default:
-                    recur_f32_add(state(pass.inject[0]), state(pass.inject[1]), ws.injection.pointer, n)
-                    for extra in pass.inject.dropFirst(2) { recur_f32_add(ws.injection.pointer, state(extra), ws.injection.pointer, n) }
-                    recur_f32_add(target, ws.injection.pointer, target, n)
-                }
-            }
+            ws.time(.inject) { addInjection(to: target, from: pass.inject.map { UnsafePointer(state($0)) }, count: n, scratch: ws.injection.pointer) }
             for block in stacks[pass.stack] ?? [] { block.forward(target, batch: batch, config: config, rope: rope, ws: ws) }
         }
     }

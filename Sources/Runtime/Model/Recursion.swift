@@ -1,0 +1,219 @@
+import CKernels
+
+/// What a recursive language model (docs/recursive-lm.md) adds to a decoder: learned initial
+/// states, the per-token Q-head, the memory bank, and the ACT loop. Each token runs the
+/// description's schedule as one ACT step, again and again, until its Q-head halts it:
+///
+///     z_H, z_L = h_init, l_init;  x = sqrt(hidden) * embed(token)
+///     for step in 0 ..< maxSteps {
+///         for pass in schedule {                      // TRM or HRM: L passes, then the H pass
+///             state = state + (injection)             // z_L + (z_H + x), z_H + z_L
+///             for block in stacks[pass.stack] { state = block(state) }   // keys -> cache[step][v]
+///             if pass.readsMemory { z_H = z_H + memory.read(z_H) }
+///         }
+///         (q_halt, q_continue) = q_head(z_H);  if halts(q) { break }
+///     }
+///     logits = lm_head(z_H)
+///
+/// Every row of a call is one position of one sequence; rows halt on their own, and the rows
+/// still running are packed to the front so each step's GEMMs cover only them. Attention at step
+/// s reads step s's keys of earlier positions; a position that halted earlier contributes those
+/// of its last step (`KVCache.fill`).
+struct Recursion {
+    let hInit: FloatBuffer
+    let lInit: FloatBuffer
+    /// The attached halting head (`qhead.kind`) when the file has one, else the official linear one.
+    let head: QHead
+    let memory: MemoryBank?
+    let maxSteps: Int
+    let rule: ModelConfig.HaltRule
+    /// Virtual layers of one ACT step: cache layer `step * stepLayers + v`.
+    let stepLayers: Int
+
+    init(file: GGUFFile, description d: ModelDescription, halting: HaltingSpec, loader: WeightLoader, stepLayers: Int) throws {
+        hInit = try loader.floats("h_init", shape: [d.hiddenSize])
+        lInit = try loader.floats("l_init", shape: [d.hiddenSize])
+        head = try QHeadLoader.effective(file: file)
+        guard head.inputSize == d.hiddenSize else {
+            throw ModelError.badMetadata(file: file.path, detail: "the Q-head reads \(head.inputSize) inputs, the model's hidden size is \(d.hiddenSize)")
+        }
+        memory = try d.memory.map { try MemoryBank(spec: $0, hidden: d.hiddenSize, loader: loader) }
+        maxSteps = halting.maxSteps
+        rule = halting.rule
+        self.stepLayers = stepLayers
+    }
+
+    /// Where a call's logits go: nowhere, the last row's, or every row's (`[rows, vocab]`).
+    enum Logits {
+        case none
+        case last(UnsafeMutablePointer<Float>)
+        case all(UnsafeMutablePointer<Float>)
+    }
+
+    /// `tokens` of one sequence at the cache's next positions, in chunks of `ws.maxBatch`.
+    func forward(_ model: CausalModel, _ tokens: ArraySlice<Int32>, cache: KVCache, ws: DecoderWorkspace, allLogits: Bool) {
+        var start = tokens.startIndex
+        while start < tokens.endIndex {
+            let end = min(start + ws.maxBatch, tokens.endIndex)
+            let pos0 = cache.count
+            let logits: Logits = allLogits ? .all(ws.logits.pointer + (start - tokens.startIndex) * model.vocabSize)
+                : end == tokens.endIndex ? .last(ws.logits.pointer) : .none
+            evaluate(model, tokens: tokens[start..<end], at: (0..<(end - start)).map { (cache, pos0 + $0) }, ws: ws, logits: logits)
+            start = end
+        }
+    }
+
+    /// Runs ACT steps for every row (`tokens[i]` at `places[i]`) until each halts, then advances
+    /// each cache past its rows and writes the logits asked for.
+    func evaluate(_ model: CausalModel, tokens: ArraySlice<Int32>, at places: [(cache: KVCache, position: Int)], ws: DecoderWorkspace, logits: Logits) {
+        let n = tokens.count, hidden = model.hiddenSize
+        guard n > 0, let r = ws.recursive else { return }
+        ws.time(.embedding) { model.embedding.lookup(tokens, scale: model.description.embeddingScale, into: r.x.pointer) }
+        for i in 0..<n {
+            (r.zH.pointer + i * hidden).update(from: hInit.pointer, count: hidden)
+            (r.zL.pointer + i * hidden).update(from: lInit.pointer, count: hidden)
+            r.head.reset(slot: i)
+        }
+        // active[j]: the row whose state is in work row j.
+        var active = Array(0..<n)
+        let limit = min(ws.stepLimit, maxSteps)
+        for step in 0..<limit {
+            let m = active.count
+            for (j, i) in active.enumerated() { ws.positions[j] = Int32(places[i].position) }
+            let runs = Self.runs(active, places, layerBase: step * stepLayers)
+            for run in runs { run.cache.fill(step: step, upTo: run.start) }
+            runStep(model, rows: m, runs: runs, ws: ws)
+            for run in runs { run.cache.markWritten(step: step, upTo: run.start + run.rows.count) }
+
+            ws.time(.haltingHead) { r.head.evaluate(r.zH.pointer, q: r.q.pointer, batch: m) }
+            var kept = 0
+            for (j, i) in active.enumerated() {
+                let q = r.q.pointer + 2 * j
+                if step + 1 == limit || ws.halting.halts(rule: rule, qHalt: q[0], qContinue: q[1]) {
+                    places[i].cache.setSteps(step + 1, at: places[i].position)
+                    (r.final.pointer + i * hidden).update(from: r.zH.pointer + j * hidden, count: hidden)
+                    continue
+                }
+                if kept != j {
+                    for buffer in [r.zH, r.zL, r.x] { (buffer.pointer + kept * hidden).update(from: buffer.pointer + j * hidden, count: hidden) }
+                    r.head.move(from: j, to: kept)
+                }
+                active[kept] = i
+                kept += 1
+            }
+            active.removeLast(m - kept)
+            if active.isEmpty { break }
+        }
+        for (cache, position) in places where cache.count < position + 1 { cache.count = position + 1 }
+
+        switch logits {
+        case .none: break
+        case let .last(out): ws.linear(.outputHead, model.output, r.final.pointer + (n - 1) * hidden, out, rows: 1)
+        case let .all(out): ws.linear(.outputHead, model.output, r.final.pointer, out, rows: n)
+        }
+    }
+
+    /// Work rows grouped into runs of one cache at consecutive positions (a prompt chunk is one
+    /// run until some of its positions halt; a decode step has one run per sequence).
+    static func runs(_ active: [Int], _ places: [(cache: KVCache, position: Int)], layerBase: Int) -> [AttentionRun] {
+        var runs: [AttentionRun] = []
+        var first = 0
+        for j in active.indices {
+            let next = j + 1
+            if next < active.count, places[active[next]].cache === places[active[j]].cache,
+               places[active[next]].position == places[active[j]].position + 1 { continue }
+            runs.append(AttentionRun(cache: places[active[first]].cache, rows: first..<next, start: places[active[first]].position, layerBase: layerBase))
+            first = next
+        }
+        return runs
+    }
+
+    /// One ACT step of the first `m` work rows, in place: the schedule's passes with their
+    /// injections, blocks and memory reads.
+    private func runStep(_ model: CausalModel, rows m: Int, runs: [AttentionRun], ws: DecoderWorkspace) {
+        guard let r = ws.recursive else { return }
+        func state(_ name: String) -> UnsafeMutablePointer<Float> {
+            switch name {
+            case "z_H": return r.zH.pointer
+            case "z_L": return r.zL.pointer
+            case "x": return r.x.pointer
+            default: preconditionFailure("the recursive schedule names an unknown state '\(name)'")
+            }
+        }
+        var layer = 0
+        for pass in model.passes {
+            let target = state(pass.state)
+            ws.time(.inject) { addInjection(to: target, from: pass.inject.map { UnsafePointer(state($0)) }, count: m * model.hiddenSize, scratch: r.injection.pointer) }
+            for block in model.stacks[pass.stack]! {
+                block.forward(target, rows: m, runs: runs, layer: layer, attention: model.attention, ws: ws)
+                layer += 1
+            }
+            if pass.readsMemory, let memory { memory.read(into: target, rows: m, ws: ws) }
+        }
+    }
+}
+
+/// `target += (sources[0] + sources[1] + ...)`: the injection is summed left to right first and
+/// then added, the order of the official TRM code (`z_L + (z_H + x)`), so results match bit for bit.
+func addInjection(to target: UnsafeMutablePointer<Float>, from sources: [UnsafePointer<Float>], count: Int, scratch: UnsafeMutablePointer<Float>) {
+    let n = Int64(count)
+    switch sources.count {
+    case 0: break
+    case 1: recur_f32_add(target, sources[0], target, n)
+    default:
+        recur_f32_add(sources[0], sources[1], scratch, n)
+        for extra in sources.dropFirst(2) { recur_f32_add(scratch, extra, scratch, n) }
+        recur_f32_add(target, scratch, target, n)
+    }
+}
+
+/// The recursive LM's memory bank: `slots` fixed rows read by multi-head attention from a state
+/// and added to it. The bank's keys and values (`attn_k(bank)`, `attn_v(bank)`) do not depend on
+/// the input, so they are computed once at load, in F32.
+final class MemoryBank: @unchecked Sendable {
+    let slots: Int
+    let heads: Int
+    let hidden: Int
+    let query: Linear
+    let output: Linear
+    let keys: FloatBuffer
+    let values: FloatBuffer
+
+    init(spec: MemoryBankSpec, hidden: Int, loader: WeightLoader) throws {
+        slots = spec.slots
+        heads = spec.heads
+        self.hidden = hidden
+        query = try loader.linear("memory.attn_q", out: hidden, in: hidden)
+        output = try loader.linear("memory.attn_output", out: hidden, in: hidden)
+        let keyProjection = try loader.linear("memory.attn_k", out: hidden, in: hidden)
+        let valueProjection = try loader.linear("memory.attn_v", out: hidden, in: hidden)
+        let bank = try loader.floats("memory.bank", shape: [slots, hidden])
+        keys = FloatBuffer(count: slots * hidden)
+        values = FloatBuffer(count: slots * hidden)
+        let chunk = 256
+        let scratch = RawBuffer(byteCount: max(keyProjection.scratchBytes(rows: chunk), valueProjection.scratchBytes(rows: chunk)))
+        for start in stride(from: 0, to: slots, by: chunk) {
+            let rows = min(chunk, slots - start), offset = start * hidden
+            keyProjection(bank.pointer + offset, keys.pointer + offset, rows: rows, scratch: scratch)
+            valueProjection(bank.pointer + offset, values.pointer + offset, rows: rows, scratch: scratch)
+        }
+    }
+
+    /// `z = z + attn_output(softmax(attn_q(z) keys^T / sqrt(head_dim)) values)` for `m` rows:
+    /// every row reads every slot (the bank has no order and no mask).
+    func read(into z: UnsafeMutablePointer<Float>, rows m: Int, ws: DecoderWorkspace) {
+        guard let r = ws.recursive else { return }
+        let headDim = hidden / heads
+        ws.linear(.memoryProjection, query, z, r.memoryQuery.pointer, rows: m)
+        ws.time(.memoryRead, multiplyAdds: 2 * Double(m) * Double(slots) * Double(hidden)) {
+            for row in 0..<m {
+                // Causal attention of one query at the last position sees every slot.
+                recur_f32_causal_attention(r.memoryQuery.pointer + row * hidden, Int64(hidden), keys.pointer, values.pointer, Int64(hidden),
+                                           r.memoryRead.pointer + row * hidden, Int64(hidden), 1, Int64(slots - 1),
+                                           Int64(heads), Int64(heads), Int64(headDim), 1 / Float(headDim).squareRoot(), ws.attentionScratch.pointer)
+            }
+        }
+        ws.linear(.memoryProjection, output, r.memoryRead.pointer, ws.projection.pointer, rows: m)
+        ws.time(.residual) { recur_f32_add(z, ws.projection.pointer, z, Int64(m * hidden)) }
+    }
+}
