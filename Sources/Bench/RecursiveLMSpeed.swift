@@ -63,16 +63,19 @@ public enum RecursiveLMSpeed {
             throw HistoryError(r.status == 77 ? "PyTorch is not installed" : "\(script) failed (exit \(r.status)): \(r.stderr.suffix(600))")
         }
         struct Doc: Decodable {
-            var prompt_seconds: [Double]
-            var decode_seconds: [Double]
-            var decode_calls: Int
-            var mean_steps: Double
-            var tokens: [Int32]
+            struct Run: Decodable {
+                var prompt_seconds_all: [Double]?
+                var decode_seconds_all: [Double]
+                var decode_steps: Int
+                var mean_act_steps_per_generated_token: Double
+                var tokens: [Int32]
+            }
+            var results: [Run]
         }
-        guard let doc = try? JSONDecoder().decode(Doc.self, from: Data(r.stdout.utf8)) else {
+        guard let doc = try? JSONDecoder().decode(Doc.self, from: Data(r.stdout.utf8)), let run = doc.results.first else {
             throw HistoryError("\(script): unexpected output: \(r.stdout.suffix(300))")
         }
-        return Result(promptSeconds: doc.prompt_seconds, generationSeconds: doc.decode_seconds, decodeCalls: doc.decode_calls,
-                      meanSteps: doc.mean_steps, tokens: doc.tokens)
+        return Result(promptSeconds: run.prompt_seconds_all ?? [], generationSeconds: run.decode_seconds_all, decodeCalls: run.decode_steps,
+                      meanSteps: run.mean_act_steps_per_generated_token, tokens: run.tokens)
     }
 }

@@ -19,7 +19,7 @@ final class RecursiveLMConformanceTests: XCTestCase {
         defer { Self.lock.unlock() }
         if let made = Self.made { return made }
         let dir = try Reference.temporaryDirectory("rlm-fixtures")
-        try Reference.python(["tools/reference/make_rlm_fixtures.py", "--out", dir.path])
+        try Reference.python(["tools/reference/make_rlm_fixtures.py", "--out", dir.path, "--quick"])
         Self.made = dir
         return dir
     }
@@ -193,6 +193,36 @@ final class RecursiveLMConformanceTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains(named), "\(to): the error should name \(named): \(error)")
             }
             XCTAssertFalse(FileManager.default.fileExists(atPath: output), "\(to): no output file")
+        }
+    }
+
+    /// Halting heads converted by `recur export --qhead` run per token: the official linear head
+    /// attached as an F32 head halts every token exactly where the official one does, and its BNN
+    /// and SNN conversions run (every token halting within the step cap).
+    func testAttachedHeadsHaltPerToken() throws {
+        let f = try load("rlm_trm_mem")
+        let file = f.model.file
+        let weights = QHeadWeights(kind: .linear, tensors: [
+            "qhead.linear.weight": ([2, f.model.hiddenSize], try file.floats("qhead.weight")),
+            "qhead.linear.bias": ([2], try file.floats("qhead.bias")),
+        ])
+        // Calibration states: unit-RMS rows, as the post-norm z_H is.
+        var rng = SplitMix64(seed: 7)
+        let calibration = (0..<64 * f.model.hiddenSize).map { _ in (Float(rng.next() >> 40) / Float(1 << 24) * 2 - 1) * Float(3).squareRoot() }
+        let prompt = try f.ints("prompt.0")
+        let official = try greedy(f, prompt: prompt, count: 24, policy: .qHead)
+        for (name, storage) in [("f32", QHeadStorage.float(.f32)), ("bnn", .bnn), ("snn", .snn(timesteps: 16, leak: 1))] {
+            let output = file.path + ".\(name)-head.gguf"
+            _ = try QHeadAttacher.attach(model: file.path, output: output, head: weights, storage: storage, calibration: calibration)
+            let attached = Fixture(name: name, model: try CausalModel(path: output), reference: f.reference)
+            XCTAssertEqual(attached.model.recursion?.head.format.rawValue, name == "f32" ? "float" : name, "\(name): the attached head runs")
+            let run = try greedy(attached, prompt: prompt, count: 24, policy: .qHead)
+            XCTAssertTrue(run.steps.allSatisfy { $0 >= 1 && $0 <= 3 }, "\(name): steps within the cap")
+            if name == "f32" {
+                XCTAssertEqual(run.tokens, official.tokens, "an F32 copy of the official head: same tokens")
+                XCTAssertEqual(run.steps, official.steps, "an F32 copy of the official head: same halting steps")
+            }
+            print("rlm_trm_mem with a \(name) Q-head: ACT steps \(run.steps.map(String.init).joined())")
         }
     }
 }
