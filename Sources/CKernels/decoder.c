@@ -194,6 +194,58 @@ static void causal_body(void *p, int64_t i0, int64_t i1, int thread) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Attention over a fixed bank (a recursive LM's memory): no mask, keys and values head-major
+
+typedef struct {
+    const recur_f32_ops *ops;
+    const float *q, *k, *v;
+    float *out;
+    int64_t q_stride, out_stride, m, slots, head_dim;
+    float scale;
+    float *scratch;
+    int64_t scratch_per_thread;
+} bank_ctx;
+
+static void bank_body(void *p, int64_t h0, int64_t h1, int thread) {
+    const bank_ctx *c = p;
+    float *s = c->scratch + (int64_t)thread * c->scratch_per_thread;
+    const int d = (int)c->head_dim, slots = (int)c->slots;
+    for (int64_t h = h0; h < h1; h++) {
+        // Head h's keys and values are one contiguous slots x head_dim panel each.
+        const float *k = c->k + h * c->slots * c->head_dim, *v = c->v + h * c->slots * c->head_dim;
+        const float *q = c->q + h * c->head_dim;
+        float *out = c->out + h * c->head_dim;
+        if (c->m == 1) {
+            // One query streams each panel once (GEMV): the bank is read at memory speed.
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, slots, d, c->scale, k, d, q, 1, 0.0f, s, 1);
+            c->ops->softmax(s, 1, c->slots);
+            cblas_sgemv(CblasRowMajor, CblasTrans, slots, d, 1.0f, v, d, s, 1, 0.0f, out, 1);
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->m, slots, d, c->scale, q,
+                        (int)c->q_stride, k, d, 0.0f, s, slots);
+            c->ops->softmax(s, c->m, c->slots);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->m, d, slots, 1.0f, s, slots,
+                        v, d, 0.0f, out, (int)c->out_stride);
+        }
+    }
+}
+
+int recur_f32_bank_attention(const float *q, int64_t q_stride, const float *k, const float *v,
+                             int64_t slots, float *out, int64_t out_stride, int64_t m, int64_t heads,
+                             int64_t head_dim, float scale, float *scratch) {
+    if (m <= 0) return 0;
+    if (heads <= 0 || head_dim <= 0 || slots <= 0 || slots > INT32_MAX || m > INT32_MAX) return -1;
+    if (q_stride < heads * head_dim || out_stride < heads * head_dim) return -1;
+    recur_blas_single_threaded();
+    bank_ctx c = {.ops = recur_f32_active_ops(), .q = q, .k = k, .v = v, .out = out,
+                  .q_stride = q_stride, .out_stride = out_stride, .m = m, .slots = slots,
+                  .head_dim = head_dim, .scale = scale, .scratch = scratch,
+                  .scratch_per_thread = m * slots};
+    recur_parallel_for(heads, 4 * head_dim * slots * m, bank_body, &c);
+    return 0;
+}
+
 int recur_f32_causal_attention(const float *q, int64_t q_stride, const float *k, const float *v,
                                int64_t kv_stride, float *out, int64_t out_stride, int64_t n,
                                int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim,

@@ -38,10 +38,10 @@ final class DecoderWorkspace: ForwardScratch, @unchecked Sendable {
         normed = FloatBuffer(count: rows * d.hiddenSize)
         qkv = FloatBuffer(count: rows * a.qkvWidth)
         attention = FloatBuffer(count: rows * a.heads * a.headDim)
-        // The memory bank read is one query row against every slot.
-        let memorySlots = Int64(d.memory?.slots ?? 0)
-        attentionScratch = FloatBuffer(count: Int(max(recur_f32_causal_attention_scratch(Int64(rows), Int64(contextSize)),
-                                                      recur_f32_causal_attention_scratch(1, memorySlots))) * max(threads, 1))
+        // The memory bank read takes up to MemoryBank.rowsPerRead query rows against every slot.
+        let memoryScores = min(rows, MemoryBank.rowsPerRead) * (d.memory?.slots ?? 0)
+        attentionScratch = FloatBuffer(count: max(Int(recur_f32_causal_attention_scratch(Int64(rows), Int64(contextSize))),
+                                                  memoryScores) * max(threads, 1))
         projection = FloatBuffer(count: rows * d.hiddenSize)
         gateUp = FloatBuffer(count: rows * 2 * ffn)
         activation = FloatBuffer(count: model.needsSwiGLUBuffer ? rows * ffn : 0)

@@ -171,11 +171,17 @@ func addInjection(to target: UnsafeMutablePointer<Float>, from sources: [UnsafeP
 /// and added to it. The bank's keys and values (`attn_k(bank)`, `attn_v(bank)`) do not depend on
 /// the input, so they are computed once at load, in F32.
 final class MemoryBank: @unchecked Sendable {
+    /// Query rows per bank read: the scores of this many rows against every slot are one
+    /// scratch panel per thread.
+    static let rowsPerRead = 16
+
     let slots: Int
     let heads: Int
     let hidden: Int
     let query: Linear
     let output: Linear
+    /// attn_k(bank) and attn_v(bank), computed at load, head-major: head h's slots x head_dim
+    /// panel is contiguous, so a read streams each panel once.
     let keys: FloatBuffer
     let values: FloatBuffer
 
@@ -190,12 +196,20 @@ final class MemoryBank: @unchecked Sendable {
         let bank = try loader.floats("memory.bank", shape: [slots, hidden])
         keys = FloatBuffer(count: slots * hidden)
         values = FloatBuffer(count: slots * hidden)
-        let chunk = 256
+        let chunk = 256, headDim = hidden / heads
         let scratch = RawBuffer(byteCount: max(keyProjection.scratchBytes(rows: chunk), valueProjection.scratchBytes(rows: chunk)))
+        let projected = FloatBuffer(count: chunk * hidden)
         for start in stride(from: 0, to: slots, by: chunk) {
-            let rows = min(chunk, slots - start), offset = start * hidden
-            keyProjection(bank.pointer + offset, keys.pointer + offset, rows: rows, scratch: scratch)
-            valueProjection(bank.pointer + offset, values.pointer + offset, rows: rows, scratch: scratch)
+            let rows = min(chunk, slots - start)
+            for (projection, panel) in [(keyProjection, keys), (valueProjection, values)] {
+                projection(bank.pointer + start * hidden, projected.pointer, rows: rows, scratch: scratch)
+                for h in 0..<heads {
+                    for r in 0..<rows {
+                        (panel.pointer + (h * slots + start + r) * headDim)
+                            .update(from: projected.pointer + r * hidden + h * headDim, count: headDim)
+                    }
+                }
+            }
         }
     }
 
@@ -206,11 +220,11 @@ final class MemoryBank: @unchecked Sendable {
         let headDim = hidden / heads
         ws.linear(.memoryProjection, query, z, r.memoryQuery.pointer, rows: m)
         ws.time(.memoryRead, multiplyAdds: 2 * Double(m) * Double(slots) * Double(hidden)) {
-            for row in 0..<m {
-                // Causal attention of one query at the last position sees every slot.
-                recur_f32_causal_attention(r.memoryQuery.pointer + row * hidden, Int64(hidden), keys.pointer, values.pointer, Int64(hidden),
-                                           r.memoryRead.pointer + row * hidden, Int64(hidden), 1, Int64(slots - 1),
-                                           Int64(heads), Int64(heads), Int64(headDim), 1 / Float(headDim).squareRoot(), ws.attentionScratch.pointer)
+            for first in stride(from: 0, to: m, by: Self.rowsPerRead) {
+                let rows = min(Self.rowsPerRead, m - first)
+                recur_f32_bank_attention(r.memoryQuery.pointer + first * hidden, Int64(hidden), keys.pointer, values.pointer, Int64(slots),
+                                         r.memoryRead.pointer + first * hidden, Int64(hidden), Int64(rows), Int64(heads), Int64(headDim),
+                                         1 / Float(headDim).squareRoot(), ws.attentionScratch.pointer)
             }
         }
         ws.linear(.memoryProjection, output, r.memoryRead.pointer, ws.projection.pointer, rows: m)
