@@ -225,4 +225,43 @@ final class RecursiveLMConformanceTests: XCTestCase {
             print("rlm_trm_mem with a \(name) Q-head: ACT steps \(run.steps.map(String.init).joined())")
         }
     }
+
+    /// The shipped model (models/rlm-kjv-f32.gguf, the F32 export of the trained checkpoint):
+    /// Recur's tokenizer gives the Hugging Face `tokenizers` ids for its tokenizer.json, and greedy
+    /// generation gives the reference's tokens and ACT steps on 5 prompts x 64 tokens, with the
+    /// trained Q-head and at full depth.
+    func testShippedModelMatchesReferenceTokenForToken() throws {
+        try Reference.requireTorch()
+        try Reference.requirePython(["gguf", "tokenizers"])
+        let path = Reference.repoRoot.appendingPathComponent("models/rlm-kjv-f32.gguf").path
+        let tokenizerJSON = Reference.repoRoot.appendingPathComponent("models/rlm-kjv-tokenizer.json").path
+        let language = try LanguageModel(path: path)
+        let prompts = ["In the beginning God created", "And Jesus answered and said unto them,",
+                       "The LORD is my shepherd; I shall not want.", "Then Pharaoh's daughter came down",
+                       "Blessed are the poor in spirit: for theirs"]
+        let ids = prompts.map { language.tokenizer.encode($0, addSpecial: false) }
+        let tokenized = try JSONSerialization.jsonObject(with: Data(Reference.python(
+            ["tools/reference/rlm_gguf.py", "tokenize", "--gguf", path, "--tokenizer", tokenizerJSON] + prompts.flatMap { ["--text", $0] }).utf8)) as? [String: Any]
+        let expectedIds = try XCTUnwrap(tokenized?["results"] as? [[String: Any]], "rlm_gguf.py tokenize: \(String(describing: tokenized))")
+            .map { try XCTUnwrap($0["ids"] as? [Int]) }
+        XCTAssertEqual(ids.map { $0.map(Int.init) }, expectedIds, "Recur's tokenizer against Hugging Face tokenizers")
+
+        let f = Fixture(name: "rlm-kjv-f32", model: language.model, reference: StateDict(path: path, tensors: []))
+        for (policy, name) in [(HaltingPolicy.qHead, "qhead"), (.maxSteps, "max")] {
+            let out = try Reference.python(["tools/reference/rlm_gguf.py", "generate", "--gguf", path, "--n", "64", "--policy", name]
+                                           + ids.flatMap { ["--prompt-ids", $0.map(String.init).joined(separator: ",")] })
+            let results = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["results"] as? [[String: Any]])
+            XCTAssertEqual(results.count, prompts.count)
+            var histogram = [Int: Int]()
+            for (i, result) in results.enumerated() {
+                let expected = try XCTUnwrap(result["tokens"] as? [Int]).map { Int32($0) }
+                let expectedSteps = try XCTUnwrap(result["steps"] as? [Int]).map { Int32($0) }
+                let run = try greedy(f, prompt: ids[i], count: 64, policy: policy)
+                XCTAssertEqual(run.tokens, expected, "prompt \(i) \(name): generated tokens")
+                XCTAssertEqual(run.steps, expectedSteps, "prompt \(i) \(name): ACT steps per position")
+                for s in run.steps { histogram[Int(s), default: 0] += 1 }
+            }
+            print("rlm-kjv-f32 \(name): ACT steps per position \(histogram.sorted { $0.key < $1.key })")
+        }
+    }
 }

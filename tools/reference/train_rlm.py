@@ -34,7 +34,7 @@ DIR/all_config.yaml, DIR/train_state.pt (model, optimizer, step, time used, RNG)
 End: held-out perplexity per fixed depth, with Q-head halting (policy qhead), mean ACT steps,
 fraction of max work; then a sweep of an offset added to q_head.bias[0] on a subset, the offset
 with least work whose halting perplexity stays within 2% of max-depth perplexity is baked into
-DIR/checkpoint.pt; DIR/eval.json holds every figure.
+DIR/checkpoint.pt; DIR/eval.json holds every figure, DIR/heldout.txt the held-out chapters as text.
 """
 import argparse
 from dataclasses import asdict
@@ -321,6 +321,8 @@ def main():
     else:
         tok = train_tokenizer(train_books, args.vocab, args.out)
     train_stream, eval_stream = encode_streams(tok, train_books, held)
+    with open(os.path.join(args.out, "heldout.txt"), "w") as f:  # for `recur bench drift --text`
+        f.write("".join(held))
     log(f"corpus: {n_chapters} chapters, {len(held)} held out; tokens train {len(train_stream)} eval {len(eval_stream)};"
         f" vocab {tok.get_vocab_size()}")
 
