@@ -197,9 +197,14 @@ static void causal_body(void *p, int64_t i0, int64_t i1, int thread) {
 // ---------------------------------------------------------------------------------------------
 // Attention over a fixed bank (a recursive LM's memory): no mask, keys and values head-major
 
+// Slots of an F16 panel widened to F32 at a time (one block of keys or values per BLAS call).
+#define RECUR_BANK_BLOCK 512
+
 typedef struct {
     const recur_f32_ops *ops;
-    const float *q, *k, *v;
+    const float *q;
+    const void *k, *v;
+    int f16;
     float *out;
     int64_t q_stride, out_stride, m, slots, head_dim;
     float scale;
@@ -207,43 +212,86 @@ typedef struct {
     int64_t scratch_per_thread;
 } bank_ctx;
 
+// S = scale * Q K^T (m x bl scores at column b0 of the m x slots panel s) or O (+)= S V over one
+// block of bl slots whose F32 keys or values are `panel` (bl x d).
+static void bank_scores(const bank_ctx *c, const float *q, const float *panel, int64_t bl, float *s) {
+    const int d = (int)c->head_dim;
+    if (c->m == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)bl, d, c->scale, panel, d, q, 1, 0.0f, s, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->m, (int)bl, d, c->scale, q,
+                    (int)c->q_stride, panel, d, 0.0f, s, (int)c->slots);
+}
+
+static void bank_values(const bank_ctx *c, const float *s, const float *panel, int64_t bl, float beta, float *out) {
+    const int d = (int)c->head_dim;
+    if (c->m == 1)
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)bl, d, 1.0f, panel, d, s, 1, beta, out, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->m, d, (int)bl, 1.0f, s,
+                    (int)c->slots, panel, d, beta, out, (int)c->out_stride);
+}
+
 static void bank_body(void *p, int64_t h0, int64_t h1, int thread) {
     const bank_ctx *c = p;
     float *s = c->scratch + (int64_t)thread * c->scratch_per_thread;
-    const int d = (int)c->head_dim, slots = (int)c->slots;
+    float *wide = s + c->m * c->slots; // F16 only: one block of the panel in F32
+    const int64_t d = c->head_dim, panel = c->slots * d;
     for (int64_t h = h0; h < h1; h++) {
-        // Head h's keys and values are one contiguous slots x head_dim panel each.
-        const float *k = c->k + h * c->slots * c->head_dim, *v = c->v + h * c->slots * c->head_dim;
-        const float *q = c->q + h * c->head_dim;
-        float *out = c->out + h * c->head_dim;
-        if (c->m == 1) {
-            // One query streams each panel once (GEMV): the bank is read at memory speed.
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, slots, d, c->scale, k, d, q, 1, 0.0f, s, 1);
-            c->ops->softmax(s, 1, c->slots);
-            cblas_sgemv(CblasRowMajor, CblasTrans, slots, d, 1.0f, v, d, s, 1, 0.0f, out, 1);
-        } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->m, slots, d, c->scale, q,
-                        (int)c->q_stride, k, d, 0.0f, s, slots);
+        // Head h's keys and values are one contiguous slots x head_dim panel each: one query
+        // streams each once (GEMV), at memory speed.
+        const float *q = c->q + h * d;
+        float *out = c->out + h * d;
+        if (!c->f16) {
+            bank_scores(c, q, (const float *)c->k + h * panel, c->slots, s);
             c->ops->softmax(s, c->m, c->slots);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->m, d, slots, 1.0f, s, slots,
-                        v, d, 0.0f, out, (int)c->out_stride);
+            bank_values(c, s, (const float *)c->v + h * panel, c->slots, 0.0f, out);
+            continue;
+        }
+        const uint16_t *k = (const uint16_t *)c->k + h * panel, *v = (const uint16_t *)c->v + h * panel;
+        for (int64_t b0 = 0; b0 < c->slots; b0 += RECUR_BANK_BLOCK) {
+            const int64_t bl = c->slots - b0 < RECUR_BANK_BLOCK ? c->slots - b0 : RECUR_BANK_BLOCK;
+            c->ops->f16_to_f32(k + b0 * d, wide, bl * d);
+            bank_scores(c, q, wide, bl, s + b0);
+        }
+        c->ops->softmax(s, c->m, c->slots);
+        for (int64_t b0 = 0; b0 < c->slots; b0 += RECUR_BANK_BLOCK) {
+            const int64_t bl = c->slots - b0 < RECUR_BANK_BLOCK ? c->slots - b0 : RECUR_BANK_BLOCK;
+            c->ops->f16_to_f32(v + b0 * d, wide, bl * d);
+            bank_values(c, s + b0, wide, bl, b0 == 0 ? 0.0f : 1.0f, out);
         }
     }
+}
+
+static int bank_attention(const float *q, int64_t q_stride, const void *k, const void *v, int f16,
+                          int64_t slots, float *out, int64_t out_stride, int64_t m, int64_t heads,
+                          int64_t head_dim, float scale, float *scratch) {
+    if (m <= 0) return 0;
+    if (heads <= 0 || head_dim <= 0 || slots <= 0 || slots > INT32_MAX || m > INT32_MAX) return -1;
+    if (q_stride < heads * head_dim || out_stride < heads * head_dim) return -1;
+    recur_blas_single_threaded();
+    bank_ctx c = {.ops = recur_f32_active_ops(), .q = q, .k = k, .v = v, .f16 = f16, .out = out,
+                  .q_stride = q_stride, .out_stride = out_stride, .m = m, .slots = slots,
+                  .head_dim = head_dim, .scale = scale, .scratch = scratch,
+                  .scratch_per_thread = recur_bank_attention_scratch(m, slots, head_dim, f16)};
+    recur_parallel_for(heads, 4 * head_dim * slots * m, bank_body, &c);
+    return 0;
+}
+
+int64_t recur_bank_attention_scratch(int64_t m, int64_t slots, int64_t head_dim, int f16) {
+    return m * slots + (f16 ? RECUR_BANK_BLOCK * head_dim : 0);
 }
 
 int recur_f32_bank_attention(const float *q, int64_t q_stride, const float *k, const float *v,
                              int64_t slots, float *out, int64_t out_stride, int64_t m, int64_t heads,
                              int64_t head_dim, float scale, float *scratch) {
-    if (m <= 0) return 0;
-    if (heads <= 0 || head_dim <= 0 || slots <= 0 || slots > INT32_MAX || m > INT32_MAX) return -1;
-    if (q_stride < heads * head_dim || out_stride < heads * head_dim) return -1;
-    recur_blas_single_threaded();
-    bank_ctx c = {.ops = recur_f32_active_ops(), .q = q, .k = k, .v = v, .out = out,
-                  .q_stride = q_stride, .out_stride = out_stride, .m = m, .slots = slots,
-                  .head_dim = head_dim, .scale = scale, .scratch = scratch,
-                  .scratch_per_thread = m * slots};
-    recur_parallel_for(heads, 4 * head_dim * slots * m, bank_body, &c);
-    return 0;
+    return bank_attention(q, q_stride, k, v, 0, slots, out, out_stride, m, heads, head_dim, scale, scratch);
+}
+
+int recur_f16_bank_attention(const float *q, int64_t q_stride, const uint16_t *k, const uint16_t *v,
+                             int64_t slots, float *out, int64_t out_stride, int64_t m, int64_t heads,
+                             int64_t head_dim, float scale, float *scratch) {
+    return bank_attention(q, q_stride, k, v, 1, slots, out, out_stride, m, heads, head_dim, scale, scratch);
 }
 
 int recur_f32_causal_attention(const float *q, int64_t q_stride, const float *k, const float *v,

@@ -179,10 +179,15 @@ int recur_f32_rope_positions(float *x, int64_t rows, int64_t heads, int64_t head
 // query cannot see makes that query NaN (as llama.cpp's non-flash attention does).
 // Multi-head attention of m queries over a fixed bank of `slots` keys and values, no mask (a
 // recursive LM's memory read). q: row i at q + i * q_stride, heads x head_dim; out likewise.
-// k, v: head-major, head h's slots x head_dim panel at k + h * slots * head_dim (read each once
-// per call: m = 1 runs GEMV). scratch: m * slots * recur_get_num_threads() floats. Returns -1
-// (nothing written) for an invalid size or a stride below heads x head_dim.
+// k, v: head-major, head h's slots x head_dim panel at k + h * slots * head_dim, read once per
+// call (m = 1 runs GEMV); F32, or IEEE F16 widened block by block (half the bytes to stream).
+// scratch: recur_bank_attention_scratch(m, slots, head_dim, f16) * recur_get_num_threads()
+// floats. Returns -1 (nothing written) for an invalid size or a stride below heads x head_dim.
+int64_t recur_bank_attention_scratch(int64_t m, int64_t slots, int64_t head_dim, int f16);
 int recur_f32_bank_attention(const float *q, int64_t q_stride, const float *k, const float *v,
+                             int64_t slots, float *out, int64_t out_stride, int64_t m, int64_t heads,
+                             int64_t head_dim, float scale, float *scratch);
+int recur_f16_bank_attention(const float *q, int64_t q_stride, const uint16_t *k, const uint16_t *v,
                              int64_t slots, float *out, int64_t out_stride, int64_t m, int64_t heads,
                              int64_t head_dim, float scale, float *scratch);
 

@@ -38,8 +38,11 @@ final class DecoderWorkspace: ForwardScratch, @unchecked Sendable {
         normed = FloatBuffer(count: rows * d.hiddenSize)
         qkv = FloatBuffer(count: rows * a.qkvWidth)
         attention = FloatBuffer(count: rows * a.heads * a.headDim)
-        // The memory bank read takes up to MemoryBank.rowsPerRead query rows against every slot.
-        let memoryScores = min(rows, MemoryBank.rowsPerRead) * (d.memory?.slots ?? 0)
+        // The memory bank read takes up to MemoryBank.rowsPerRead query rows against every slot
+        // (and, for an F16 bank, one widened block).
+        let memoryScores = d.memory.map {
+            Int(recur_bank_attention_scratch(Int64(min(rows, MemoryBank.rowsPerRead)), Int64($0.slots), Int64(d.hiddenSize / $0.heads), 1))
+        } ?? 0
         attentionScratch = FloatBuffer(count: max(Int(recur_f32_causal_attention_scratch(Int64(rows), Int64(contextSize))),
                                                   memoryScores) * max(threads, 1))
         projection = FloatBuffer(count: rows * d.hiddenSize)

@@ -175,15 +175,21 @@ final class MemoryBank: @unchecked Sendable {
     /// scratch panel per thread.
     static let rowsPerRead = 16
 
+    /// attn_k(bank) and attn_v(bank), computed at load, head-major: head h's slots x head_dim
+    /// panel is contiguous, so a read streams each panel once. F32 when the bank's projections
+    /// are F32 or F16 in the file (the reference's numbers), F16 when they are quantized (half
+    /// the bytes a read streams, as llama.cpp keeps its KV cache in F16).
+    enum Panels {
+        case f32(keys: RawBuffer, values: RawBuffer)
+        case f16(keys: RawBuffer, values: RawBuffer)
+    }
+
     let slots: Int
     let heads: Int
     let hidden: Int
     let query: Linear
     let output: Linear
-    /// attn_k(bank) and attn_v(bank), computed at load, head-major: head h's slots x head_dim
-    /// panel is contiguous, so a read streams each panel once.
-    let keys: FloatBuffer
-    let values: FloatBuffer
+    let panels: Panels
 
     init(spec: MemoryBankSpec, hidden: Int, loader: WeightLoader) throws {
         slots = spec.slots
@@ -194,23 +200,30 @@ final class MemoryBank: @unchecked Sendable {
         let keyProjection = try loader.linear("memory.attn_k", out: hidden, in: hidden)
         let valueProjection = try loader.linear("memory.attn_v", out: hidden, in: hidden)
         let bank = try loader.floats("memory.bank", shape: [slots, hidden])
-        keys = FloatBuffer(count: slots * hidden)
-        values = FloatBuffer(count: slots * hidden)
-        let chunk = 256, headDim = hidden / heads
+        let half = ![GGMLType.f32, .f16].contains(keyProjection.type) || ![GGMLType.f32, .f16].contains(valueProjection.type)
+        let count = slots * hidden, chunk = 256, headDim = hidden / heads
+        let keys = RawBuffer(byteCount: count * (half ? 2 : 4)), values = RawBuffer(byteCount: count * (half ? 2 : 4))
         let scratch = RawBuffer(byteCount: max(keyProjection.scratchBytes(rows: chunk), valueProjection.scratchBytes(rows: chunk)))
-        let projected = FloatBuffer(count: chunk * hidden)
+        let projected = FloatBuffer(count: chunk * hidden), staged = FloatBuffer(count: chunk * hidden)
         for start in stride(from: 0, to: slots, by: chunk) {
             let rows = min(chunk, slots - start)
             for (projection, panel) in [(keyProjection, keys), (valueProjection, values)] {
                 projection(bank.pointer + start * hidden, projected.pointer, rows: rows, scratch: scratch)
+                // Rows start ..< start + rows of head h are one contiguous run of its panel.
                 for h in 0..<heads {
                     for r in 0..<rows {
-                        (panel.pointer + (h * slots + start + r) * headDim)
-                            .update(from: projected.pointer + r * hidden + h * headDim, count: headDim)
+                        (staged.pointer + (h * rows + r) * headDim).update(from: projected.pointer + r * hidden + h * headDim, count: headDim)
+                    }
+                    let from = staged.pointer + h * rows * headDim, at = (h * slots + start) * headDim, n = rows * headDim
+                    if half {
+                        recur_f32_to_f16(from, panel.pointer.assumingMemoryBound(to: UInt16.self) + at, Int64(n))
+                    } else {
+                        (panel.pointer.assumingMemoryBound(to: Float.self) + at).update(from: from, count: n)
                     }
                 }
             }
         }
+        panels = half ? .f16(keys: keys, values: values) : .f32(keys: keys, values: values)
     }
 
     /// `z = z + attn_output(softmax(attn_q(z) keys^T / sqrt(head_dim)) values)` for `m` rows:
@@ -222,9 +235,18 @@ final class MemoryBank: @unchecked Sendable {
         ws.time(.memoryRead, multiplyAdds: 2 * Double(m) * Double(slots) * Double(hidden)) {
             for first in stride(from: 0, to: m, by: Self.rowsPerRead) {
                 let rows = min(Self.rowsPerRead, m - first)
-                recur_f32_bank_attention(r.memoryQuery.pointer + first * hidden, Int64(hidden), keys.pointer, values.pointer, Int64(slots),
-                                         r.memoryRead.pointer + first * hidden, Int64(hidden), Int64(rows), Int64(heads), Int64(headDim),
-                                         1 / Float(headDim).squareRoot(), ws.attentionScratch.pointer)
+                let q = r.memoryQuery.pointer + first * hidden, out = r.memoryRead.pointer + first * hidden
+                let scale = 1 / Float(headDim).squareRoot()
+                switch panels {
+                case let .f32(keys, values):
+                    recur_f32_bank_attention(q, Int64(hidden), keys.pointer.assumingMemoryBound(to: Float.self),
+                                             values.pointer.assumingMemoryBound(to: Float.self), Int64(slots), out, Int64(hidden), Int64(rows),
+                                             Int64(heads), Int64(headDim), scale, ws.attentionScratch.pointer)
+                case let .f16(keys, values):
+                    recur_f16_bank_attention(q, Int64(hidden), keys.pointer.assumingMemoryBound(to: UInt16.self),
+                                             values.pointer.assumingMemoryBound(to: UInt16.self), Int64(slots), out, Int64(hidden), Int64(rows),
+                                             Int64(heads), Int64(headDim), scale, ws.attentionScratch.pointer)
+                }
             }
         }
         ws.linear(.memoryProjection, output, r.memoryRead.pointer, ws.projection.pointer, rows: m)
