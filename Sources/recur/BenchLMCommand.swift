@@ -25,10 +25,7 @@ struct BenchLMCommand: ParsableCommand {
     var noBaseline = false
     @Flag(name: .long, help: "Print Recur's time per operation for one pp and one tg run.")
     var profile = false
-    @Option(name: .long, help: "Also write the figures as JSON to this file.")
-    var json: String?
-    @Option(name: .long, help: "History database (default: $RECUR_BENCH_DB or ~/.local/share/recur/bench.sqlite).")
-    var history: String?
+    @OptionGroup var recording: BenchRecording
 
     func run() throws {
         let stop = BenchSupport.installInterruptHandler()
@@ -100,8 +97,7 @@ struct BenchLMCommand: ParsableCommand {
             }
         }
         run.interrupted = stop.isSet
-        if let json { try BenchSupport.writeJSON(run, to: json) }
-        BenchSupport.store(run, history: history)
+        try recording.record(run)
         if stop.isSet { throw ExitCode(130) }
     }
 

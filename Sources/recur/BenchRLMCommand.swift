@@ -25,10 +25,7 @@ struct BenchRLMCommand: ParsableCommand {
     var repetitions: Int = 3
     @Flag(name: .customLong("no-baseline"), help: "Skip PyTorch.")
     var noBaseline = false
-    @Option(name: .long, help: "Also write the figures as JSON to this file.")
-    var json: String?
-    @Option(name: .long, help: "History database (default: $RECUR_BENCH_DB or ~/.local/share/recur/bench.sqlite).")
-    var history: String?
+    @OptionGroup var recording: BenchRecording
 
     func run() throws {
         let stop = BenchSupport.installInterruptHandler()
@@ -92,8 +89,7 @@ struct BenchRLMCommand: ParsableCommand {
             }
         }
         run.interrupted = stop.isSet
-        if let json { try BenchSupport.writeJSON(run, to: json) }
-        BenchSupport.store(run, history: history)
+        try recording.record(run)
         if stop.isSet { throw ExitCode(130) }
     }
 

@@ -55,11 +55,7 @@ struct BenchRunCommand: ParsableCommand {
     @Flag(name: .long, help: "Skip the PyTorch eager baseline.")
     var noBaseline = false
 
-    @Option(name: .long, help: "History database (default: $RECUR_BENCH_DB or ~/.local/share/recur/bench.sqlite).")
-    var history: String?
-
-    @Option(name: .long, help: "Also write the figures as JSON to this file.")
-    var json: String?
+    @OptionGroup var recording: BenchRecording
 
     func run() throws {
         let stop = BenchSupport.installInterruptHandler()
@@ -158,8 +154,7 @@ struct BenchRunCommand: ParsableCommand {
             print("PyTorch eager F32 (\(key)): " + String(format: "%.1f ms/step median [%.1f-%.1f] over %d steps", s.median, s.min, s.max, s.count))
         }
         run.interrupted = stop.isSet
-        if let json { try BenchSupport.writeJSON(run, to: json) }
-        BenchSupport.store(run, history: history)
+        try recording.record(run)
         if stop.isSet { throw ExitCode(130) }
     }
 }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Bench
 import Dispatch
 import Foundation
@@ -126,5 +127,18 @@ enum BenchSupport {
         do { try encoder.encode(run).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
             throw CLIError("\(path): cannot write the JSON figures: \(error.localizedDescription)")
         }
+    }
+}
+
+/// Where a bench run's figures go besides the terminal: `--json FILE` and the history database.
+struct BenchRecording: ParsableArguments {
+    @Option(name: .long, help: "Also write the figures as JSON to this file.")
+    var json: String?
+    @Option(name: .long, help: "History database (default: $RECUR_BENCH_DB or ~/.local/share/recur/bench.sqlite).")
+    var history: String?
+
+    func record(_ run: BenchRun) throws {
+        if let json { try BenchSupport.writeJSON(run, to: json) }
+        BenchSupport.store(run, history: history)
     }
 }

@@ -29,13 +29,8 @@ final class GenerateTests: XCTestCase {
         var object: [String: Any]
     }
 
-    /// Runs `recur ARGS`, checks it exited 0 on its own, and returns what it printed.
     private func succeed(_ args: [String], stdin: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
-        let run = try CLI.runGuarded(args, stdin: stdin, seconds: 300)
-        XCTAssertFalse(run.timedOut, "still running at the time bound: \(args)", file: file, line: line)
-        XCTAssertTrue(run.exited, "killed by a signal: \(args)\n\(run.result.stderr)", file: file, line: line)
-        XCTAssertEqual(run.result.status, 0, "\(args)\n\(run.result.stderr)", file: file, line: line)
-        return run.result
+        try runSucceeding(args, stdin: stdin, file: file, line: line)
     }
 
     private func generateJSON(_ extra: [String], prompt: String? = GenerateTests.prompt, file: StaticString = #filePath, line: UInt = #line) throws -> Report {

@@ -67,6 +67,16 @@ extension CLI {
     }
 }
 
+/// Runs `recur ARGS` under the hang guard, checks it exited 0 on its own, and returns what it
+/// printed.
+func runSucceeding(_ args: [String], stdin: String? = nil, seconds: Double = 300, file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
+    let run = try CLI.runGuarded(args, stdin: stdin, seconds: seconds)
+    XCTAssertFalse(run.timedOut, "still running at the time bound: \(args)", file: file, line: line)
+    XCTAssertTrue(run.exited, "killed by a signal: \(args)\n\(run.result.stderr)", file: file, line: line)
+    XCTAssertEqual(run.result.status, 0, "\(args)\n\(run.result.stderr)", file: file, line: line)
+    return run.result
+}
+
 /// Asserts that `recur` refused: a non-zero exit of its own (no signal, no shell-style 128+signal
 /// status, no hang), with stderr holding every one of `mentions`.
 func XCTAssertRefuses(_ run: CLI.Guarded, mentioning mentions: [String], _ what: String, file: StaticString = #filePath, line: UInt = #line) {

@@ -6,11 +6,7 @@ import XCTest
 /// (models/rlm-kjv-q8_0.gguf) with per-token halting, and `--json` reports every token's ACT steps.
 final class RecursiveLMCLITests: XCTestCase {
     private func succeed(_ args: [String], stdin: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
-        let run = try CLI.runGuarded(args, stdin: stdin, seconds: 120)
-        XCTAssertFalse(run.timedOut, "still running at the time bound: \(args)", file: file, line: line)
-        XCTAssertTrue(run.exited, "killed by a signal: \(args)\n\(run.result.stderr)", file: file, line: line)
-        XCTAssertEqual(run.result.status, 0, "\(args)\n\(run.result.stderr)", file: file, line: line)
-        return run.result
+        try runSucceeding(args, stdin: stdin, seconds: 120, file: file, line: line)
     }
 
     private func json(_ args: [String]) throws -> [String: Any] {
@@ -49,8 +45,6 @@ final class RecursiveLMCLITests: XCTestCase {
 
     func testImpossibleStepCapIsRefused() throws {
         let r = try CLI.runGuarded(["generate", "-p", "In", "-n", "2", "--max-steps", "0"], seconds: 60)
-        XCTAssertTrue(r.exited)
-        XCTAssertNotEqual(r.result.status, 0, "--max-steps 0 is refused")
-        XCTAssertTrue(r.result.stderr.contains("max steps must be between 1 and"), r.result.stderr)
+        XCTAssertRefuses(r, mentioning: ["max steps must be between 1 and"], "--max-steps 0")
     }
 }

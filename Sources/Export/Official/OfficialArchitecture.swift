@@ -29,6 +29,37 @@ public struct OfficialArchitecture {
         public var isLinearWeight: Bool
     }
 
+    /// A tensor plan in the making: GGUF names in llama.cpp's style, shapes and checkpoint keys.
+    struct PlanBuilder {
+        private(set) var plan: [TensorPlan] = []
+
+        mutating func add(_ name: String, _ shape: [Int], _ source: String, rows: Range<Int>? = nil, linear: Bool = false) {
+            plan.append(TensorPlan(name: name, shape: shape, source: source, rows: rows, isLinearWeight: linear))
+        }
+
+        /// What every TRM-style model has after its embeddings: initial states, LM head, Q-head.
+        mutating func addStatesAndHeads(vocab: Int, hidden: Int) {
+            add("h_init", [hidden], "H_init")
+            add("l_init", [hidden], "L_init")
+            add("output.weight", [vocab, hidden], "lm_head.weight", linear: true)
+            add("qhead.weight", [2, hidden], "q_head.weight")
+            add("qhead.bias", [2], "q_head.bias")
+        }
+
+        /// Block `src` (`<module>.layers.N`) as `dst` (`<stack>.blk.N`): fused QKV and output.
+        mutating func addAttention(_ dst: String, _ src: String, qkvWidth: Int, hidden: Int) {
+            add("\(dst).attn_qkv.weight", [qkvWidth, hidden], "\(src).self_attn.qkv_proj.weight", linear: true)
+            add("\(dst).attn_output.weight", [hidden, hidden], "\(src).self_attn.o_proj.weight", linear: true)
+        }
+
+        /// The SwiGLU channel MLP, its fused gate_up_proj split into ffn_gate and ffn_up halves.
+        mutating func addSwiGLU(_ dst: String, _ src: String, ffn: Int, hidden: Int) {
+            add("\(dst).ffn_gate.weight", [ffn, hidden], "\(src).mlp.gate_up_proj.weight", rows: 0..<ffn, linear: true)
+            add("\(dst).ffn_up.weight", [ffn, hidden], "\(src).mlp.gate_up_proj.weight", rows: ffn..<2 * ffn, linear: true)
+            add("\(dst).ffn_down.weight", [hidden, ffn], "\(src).mlp.down_proj.weight", linear: true)
+        }
+    }
+
     public let config: ModelConfig
     public let tensors: [TensorPlan]
     /// Notes for the user about values that were inferred rather than read.
@@ -133,18 +164,11 @@ public struct OfficialArchitecture {
         try config.validate(file: yaml.path)
         if mlpT && pos == .rope { notes.append("mlp_t blocks have no attention, so RoPE is unused") }
 
-        var plan: [TensorPlan] = []
-        func add(_ name: String, _ shape: [Int], _ source: String, rows: Range<Int>? = nil, linear: Bool = false) {
-            plan.append(TensorPlan(name: name, shape: shape, source: source, rows: rows, isLinearWeight: linear))
-        }
-        add("token_embd.weight", [vocab, hidden], "embed_tokens.embedding_weight")
-        if puzzleDim > 0 { add("puzzle_embd.weight", [puzzleCount, puzzleDim], "puzzle_emb.weights") }
-        if config.positionEncoding == .learned { add("position_embd.weight", [config.totalSeqLen, hidden], "embed_pos.embedding_weight") }
-        add("h_init", [hidden], "H_init")
-        add("l_init", [hidden], "L_init")
-        add("output.weight", [vocab, hidden], "lm_head.weight", linear: true)
-        add("qhead.weight", [2, hidden], "q_head.weight")
-        add("qhead.bias", [2], "q_head.bias")
+        var b = PlanBuilder()
+        b.add("token_embd.weight", [vocab, hidden], "embed_tokens.embedding_weight")
+        if puzzleDim > 0 { b.add("puzzle_embd.weight", [puzzleCount, puzzleDim], "puzzle_emb.weights") }
+        if config.positionEncoding == .learned { b.add("position_embd.weight", [config.totalSeqLen, hidden], "embed_pos.embedding_weight") }
+        b.addStatesAndHeads(vocab: vocab, hidden: hidden)
         var stacks = [("L", "L_level", config.lLayers)]
         if isHRM { stacks.append(("H", "H_level", config.hLayers)) }
         for (stack, module, layers) in stacks {
@@ -152,21 +176,18 @@ public struct OfficialArchitecture {
                 let src = "\(module).layers.\(i)", dst = "\(stack).blk.\(i)"
                 if mlpT {
                     let t = config.totalSeqLen
-                    add("\(dst).tmix_gate.weight", [tokenFFN, t], "\(src).mlp_t.gate_up_proj.weight", rows: 0..<tokenFFN, linear: true)
-                    add("\(dst).tmix_up.weight", [tokenFFN, t], "\(src).mlp_t.gate_up_proj.weight", rows: tokenFFN..<2 * tokenFFN, linear: true)
-                    add("\(dst).tmix_down.weight", [t, tokenFFN], "\(src).mlp_t.down_proj.weight", linear: true)
+                    b.add("\(dst).tmix_gate.weight", [tokenFFN, t], "\(src).mlp_t.gate_up_proj.weight", rows: 0..<tokenFFN, linear: true)
+                    b.add("\(dst).tmix_up.weight", [tokenFFN, t], "\(src).mlp_t.gate_up_proj.weight", rows: tokenFFN..<2 * tokenFFN, linear: true)
+                    b.add("\(dst).tmix_down.weight", [t, tokenFFN], "\(src).mlp_t.down_proj.weight", linear: true)
                 } else {
-                    add("\(dst).attn_qkv.weight", [config.qkvWidth, hidden], "\(src).self_attn.qkv_proj.weight", linear: true)
-                    add("\(dst).attn_output.weight", [hidden, hidden], "\(src).self_attn.o_proj.weight", linear: true)
+                    b.addAttention(dst, src, qkvWidth: config.qkvWidth, hidden: hidden)
                 }
-                add("\(dst).ffn_gate.weight", [ffn, hidden], "\(src).mlp.gate_up_proj.weight", rows: 0..<ffn, linear: true)
-                add("\(dst).ffn_up.weight", [ffn, hidden], "\(src).mlp.gate_up_proj.weight", rows: ffn..<2 * ffn, linear: true)
-                add("\(dst).ffn_down.weight", [hidden, ffn], "\(src).mlp.down_proj.weight", linear: true)
+                b.addSwiGLU(dst, src, ffn: ffn, hidden: hidden)
             }
         }
-        try Self.checkSources(plan, shapes: shapes, file: file)
+        try Self.checkSources(b.plan, shapes: shapes, file: file)
         self.config = config
-        self.tensors = plan
+        self.tensors = b.plan
         self.notes = notes
     }
 

@@ -60,39 +60,29 @@ public struct RecursiveLMArchitecture {
             memorySlots: slots, memoryHeads: slots > 0 ? try int("memory_heads", default: heads) : 0)
         try config.validate(file: yaml.path)
 
-        var plan: [OfficialArchitecture.TensorPlan] = []
-        func add(_ name: String, _ shape: [Int], _ source: String, rows: Range<Int>? = nil, linear: Bool = false) {
-            plan.append(.init(name: name, shape: shape, source: source, rows: rows, isLinearWeight: linear))
-        }
-        add("token_embd.weight", [vocab, hidden], "embed_tokens.embedding_weight")
-        add("h_init", [hidden], "H_init")
-        add("l_init", [hidden], "L_init")
-        add("output.weight", [vocab, hidden], "lm_head.weight", linear: true)
-        add("qhead.weight", [2, hidden], "q_head.weight")
-        add("qhead.bias", [2], "q_head.bias")
+        var b = OfficialArchitecture.PlanBuilder()
+        b.add("token_embd.weight", [vocab, hidden], "embed_tokens.embedding_weight")
+        b.addStatesAndHeads(vocab: vocab, hidden: hidden)
         var stacks = [("L", "L_level", config.lLayers)]
         if hLayers > 0 { stacks.append(("H", "H_level", hLayers)) }
         for (stack, module, layers) in stacks {
             for i in 0..<layers {
                 let src = "\(module).layers.\(i)", dst = "\(stack).blk.\(i)"
-                add("\(dst).attn_qkv.weight", [3 * hidden, hidden], "\(src).self_attn.qkv_proj.weight", linear: true)
-                add("\(dst).attn_output.weight", [hidden, hidden], "\(src).self_attn.o_proj.weight", linear: true)
-                add("\(dst).ffn_gate.weight", [ffn, hidden], "\(src).mlp.gate_up_proj.weight", rows: 0..<ffn, linear: true)
-                add("\(dst).ffn_up.weight", [ffn, hidden], "\(src).mlp.gate_up_proj.weight", rows: ffn..<2 * ffn, linear: true)
-                add("\(dst).ffn_down.weight", [hidden, ffn], "\(src).mlp.down_proj.weight", linear: true)
+                b.addAttention(dst, src, qkvWidth: 3 * hidden, hidden: hidden)
+                b.addSwiGLU(dst, src, ffn: ffn, hidden: hidden)
             }
         }
         if slots > 0 {
-            add("memory.bank", [slots, hidden], "memory.bank", linear: true)
+            b.add("memory.bank", [slots, hidden], "memory.bank", linear: true)
             for (part, name) in [("q", "attn_q"), ("k", "attn_k"), ("v", "attn_v"), ("o", "attn_output")] {
-                add("memory.\(name).weight", [hidden, hidden], "memory.\(part)_proj.weight", linear: true)
+                b.add("memory.\(name).weight", [hidden, hidden], "memory.\(part)_proj.weight", linear: true)
             }
         }
         // Every source must exist with the shape the configuration implies, and every checkpoint
         // tensor must be used: a stack, head or bank that does not match the config is named.
-        try OfficialArchitecture.checkSources(plan, shapes: shapes, file: file)
+        try OfficialArchitecture.checkSources(b.plan, shapes: shapes, file: file)
         self.config = config
-        tensors = plan
+        tensors = b.plan
         notes = []
     }
 }
