@@ -63,6 +63,41 @@ final class BatchGeneratorTests: XCTestCase {
         }
     }
 
+    /// A recursive LM is batched per ACT step: tokens of different sequences at different depths
+    /// share each step, a sequence whose token halts continues at once, and every sequence gets
+    /// the tokens and ACT steps it gets alone, with 1, 2 and 5 slots. A sequence cancelled in
+    /// the middle of a token leaves its slot as good as new for a request that reuses its cache.
+    func testRecursiveLMBatchedPerACTStepEqualsAlone() throws {
+        let language = try LanguageModel(path: Reference.repoRoot.appendingPathComponent("models/rlm-kjv-f32.gguf").path)
+        let prompts = ["In the beginning", "And the LORD said unto Moses,", "Blessed are", "Then", "And it came to pass"]
+            .map { language.tokenizer.encode($0, addSpecial: false) }
+        let options = prompts.indices.map { GenerationOptions(maxTokens: 8 + 6 * $0, sampling: .greedy, ignoreEndOfGeneration: true) }
+        let expected = try alone(language, prompts, options, context: 128)
+        XCTAssertGreaterThan(Set(expected.flatMap(\.actSteps)).count, 2, "tokens halt at different depths")
+        for slots in [1, 2, 5] {
+            let got = try batched(try BatchGenerator(language: language, slots: slots, contextSize: 128, threads: 2), prompts, options)
+            for i in prompts.indices {
+                XCTAssertEqual(got[i].tokens, expected[i].tokens, "\(slots) slots, prompt \(i): tokens")
+                XCTAssertEqual(got[i].actSteps, expected[i].actSteps, "\(slots) slots, prompt \(i): ACT steps per token")
+            }
+        }
+
+        let batch = try BatchGenerator(language: language, slots: 2, contextSize: 128, threads: 2)
+        var cancelled: GenerationResult?, other: GenerationResult?, again: GenerationResult?
+        let long = GenerationOptions(maxTokens: 30, sampling: .greedy, ignoreEndOfGeneration: true)
+        let slot = try batch.start(.init(prompt: prompts[4], options: long, onText: { _ in true }, onFinish: { cancelled = $0 }))
+        try batch.start(.init(prompt: prompts[1], options: options[1], onText: { _ in true }, onFinish: { other = $0 }))
+        for _ in 0..<7 { batch.step() }
+        batch.cancel(slot: slot)
+        XCTAssertEqual(cancelled?.finishReason, .cancelled)
+        try batch.start(.init(prompt: prompts[4], options: options[4], onText: { _ in true }, onFinish: { again = $0 }))
+        for _ in 0..<10_000 where !batch.isIdle { batch.step() }
+        XCTAssertEqual(other?.tokens, expected[1].tokens, "a neighbour of the cancelled sequence is unaffected")
+        XCTAssertEqual(again?.tokens, expected[4].tokens, "the cancelled sequence's slot, its cache reused")
+        XCTAssertEqual(again?.actSteps, expected[4].actSteps)
+        XCTAssertGreaterThan(again?.reusedPromptTokens ?? 0, 0, "the new request reused the cancelled one's prompt")
+    }
+
     func testSampledSequencesKeepTheirOwnSeedAndStops() throws {
         let (name, language) = try models().last!
         let prompts = Self.prompts.prefix(4).map { language.tokenizer.encode($0) }

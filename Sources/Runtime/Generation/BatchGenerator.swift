@@ -7,6 +7,9 @@ import Foundation
 /// decoding sequence as one batch, so the weights stream through the cache once per step for all
 /// of them. A finished sequence frees its slot at once for the next request; the slot keeps its
 /// cache, so a later prompt that starts the same way (the next turn of a chat) reuses it.
+/// A recursive LM is batched at the granularity of ACT steps, as the puzzle runner batches
+/// puzzles: each step runs one ACT step of every sequence's current token, each at its own depth;
+/// a token that halts is sampled from at once and its sequence's next token joins the next step.
 ///
 /// Not thread-safe: one thread (a server's engine thread) calls `start`, `step` and `cancel`.
 /// Callbacks run on that thread.
@@ -37,6 +40,8 @@ public final class BatchGenerator: @unchecked Sendable {
     /// Increments per started request: the least recently used free slot is taken when no slot
     /// holds a prefix of the prompt.
     private var clock: UInt64 = 0
+    /// Recursive LMs: slots whose current token is in flight (between ACT steps).
+    private var inFlight = Set<Int>()
 
     /// `slots`: sequences generated at once (`--parallel`); `contextSize`: positions per slot.
     public init(language: LanguageModel, slots: Int, contextSize: Int, threads: Int, maxBatch: Int = 512) throws {
@@ -109,16 +114,22 @@ public final class BatchGenerator: @unchecked Sendable {
     /// Stops the sequence in `slot` now (its `onFinish` reports `.cancelled`).
     public func cancel(slot index: Int) {
         guard slots.indices.contains(index), var job = slots[index].job else { return }
+        if inFlight.remove(index) != nil { language.model.abandonACT(id: index, ws: ws) }
         _ = job.reply.end(.cancelled, onText: { _ in true })
         finish(index, job)
     }
 
     /// One unit of work: the next chunk of one waiting prompt (its first token sampled when the
-    /// prompt is complete), then one decode step over every sequence that has a token to evaluate.
+    /// prompt is complete), then one decode step over every sequence that has a token to evaluate
+    /// (for a recursive LM, one ACT step of every token in flight).
     public func step() {
         recur_set_num_threads(Int32(threads))
         if let index = slots.indices.first(where: { !(slots[$0].job?.pending.isEmpty ?? true) }) {
             prefill(index)
+        }
+        if language.model.isRecursive {
+            stepACT()
+            return
         }
         let decoding = slots.indices.filter { slots[$0].job?.next != nil }
         guard !decoding.isEmpty else { return }
@@ -130,6 +141,24 @@ public final class BatchGenerator: @unchecked Sendable {
             let slot = slots[index]
             slot.tokens.append(tokens[row])
             slot.job!.decodeSeconds += seconds
+            slot.job!.decodeSteps += 1
+            advance(index, logits: ws.logits.pointer + row * language.model.vocabSize)
+        }
+    }
+
+    /// One ACT step of every sequence's current token; sequences whose token halts sample the next.
+    private func stepACT() {
+        let entering = slots.indices.filter { slots[$0].job?.next != nil && !inFlight.contains($0) }
+        guard !entering.isEmpty || !inFlight.isEmpty else { return }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let halted = language.model.advanceACT(entering: entering.map { (id: $0, token: slots[$0].job!.next!, cache: slots[$0].cache) }, ws: ws)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        inFlight.formUnion(entering)
+        for index in inFlight { slots[index].job!.decodeSeconds += seconds }
+        for (row, index) in halted.enumerated() {
+            inFlight.remove(index)
+            let slot = slots[index]
+            slot.tokens.append(slot.job!.next!)
             slot.job!.decodeSteps += 1
             advance(index, logits: ws.logits.pointer + row * language.model.vocabSize)
         }

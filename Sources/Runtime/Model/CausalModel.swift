@@ -124,6 +124,16 @@ public final class CausalModel: @unchecked Sendable {
     /// The linear layers run as one GEMM over every row, so the weights are read once for all the
     /// sequences; attention runs row by row against each row's own cache. Writes the logits of
     /// every row, `[tokens.count, vocab]`, into `ws.logits` (reserved by the caller).
+    /// Recursive LMs: one ACT step of every token in flight, `entering` tokens joining at step 0
+    /// (`Recursion.advance`); returns the ids of the tokens that halted, their logits in
+    /// `ws.logits` rows in that order.
+    func advanceACT(entering: [(id: Int, token: Int32, cache: KVCache)], ws: DecoderWorkspace) -> [Int] {
+        recursion?.advance(self, entering: entering, ws: ws) ?? []
+    }
+
+    /// Drops the token in flight for `id` (`Recursion.abandon`).
+    func abandonACT(id: Int, ws: DecoderWorkspace) { recursion?.abandon(id: id, ws: ws) }
+
     func decodeStep(_ tokens: [Int32], caches: [KVCache], ws: DecoderWorkspace) {
         let n = tokens.count
         precondition(n == caches.count && n <= ws.maxBatch && ws.logits.count >= n * vocabSize)

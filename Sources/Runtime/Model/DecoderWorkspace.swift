@@ -74,16 +74,12 @@ final class DecoderWorkspace: ForwardScratch, @unchecked Sendable {
     }
 }
 
-/// A recursive LM's rows: their states (packed, running rows first), the final z_H of rows that
-/// halted, the injection sum, the memory read's query and result, Q logits and Q-head state.
-final class RecursiveScratch: @unchecked Sendable {
+/// One set of a recursive LM's rows: their states (packed, running rows first), Q logits and
+/// Q-head state.
+final class RowStates: @unchecked Sendable {
     let zH: FloatBuffer
     let zL: FloatBuffer
     let x: FloatBuffer
-    let final: FloatBuffer
-    let injection: FloatBuffer
-    let memoryQuery: FloatBuffer
-    let memoryRead: FloatBuffer
     let q: FloatBuffer
     let head: QHeadSession
 
@@ -92,11 +88,45 @@ final class RecursiveScratch: @unchecked Sendable {
         zH = FloatBuffer(count: n)
         zL = FloatBuffer(count: n)
         x = FloatBuffer(count: n)
+        q = FloatBuffer(count: 2 * rows)
+        self.head = QHeadSession(head: head, capacity: rows)
+    }
+
+    /// Row `from`'s states (and head state) into row `to`.
+    func move(from: Int, to: Int, hidden: Int) {
+        for buffer in [zH, zL, x] { (buffer.pointer + to * hidden).update(from: buffer.pointer + from * hidden, count: hidden) }
+        head.move(from: from, to: to)
+    }
+}
+
+/// A token of one sequence in flight in step-granular decoding: the ACT step it runs next.
+struct FlightRow {
+    let id: Int
+    let cache: KVCache
+    let position: Int
+    var step: Int
+}
+
+/// A recursive LM's rows and buffers: `rows` for calls that run every row to its halt
+/// (`Recursion.evaluate`), `flight` for the tokens that stay between calls of step-granular
+/// decoding (`Recursion.advance`); the final z_H of rows that halted, the injection sum and the
+/// memory read's query and result are scratch of one call.
+final class RecursiveScratch: @unchecked Sendable {
+    let rows: RowStates
+    let flight: RowStates
+    var inFlight: [FlightRow] = []
+    let final: FloatBuffer
+    let injection: FloatBuffer
+    let memoryQuery: FloatBuffer
+    let memoryRead: FloatBuffer
+
+    init(rows: Int, hidden: Int, head: QHead) {
+        let n = rows * hidden
+        self.rows = RowStates(rows: rows, hidden: hidden, head: head)
+        flight = RowStates(rows: rows, hidden: hidden, head: head)
         final = FloatBuffer(count: n)
         injection = FloatBuffer(count: n)
         memoryQuery = FloatBuffer(count: n)
         memoryRead = FloatBuffer(count: n)
-        q = FloatBuffer(count: 2 * rows)
-        self.head = QHeadSession(head: head, capacity: rows)
     }
 }

@@ -68,12 +68,8 @@ struct Recursion {
     func evaluate(_ model: CausalModel, tokens: ArraySlice<Int32>, at places: [(cache: KVCache, position: Int)], ws: DecoderWorkspace, logits: Logits) {
         let n = tokens.count, hidden = model.hiddenSize
         guard n > 0, let r = ws.recursive else { return }
-        ws.time(.embedding) { model.embedding.lookup(tokens, scale: model.description.embeddingScale, into: r.x.pointer) }
-        for i in 0..<n {
-            (r.zH.pointer + i * hidden).update(from: hInit.pointer, count: hidden)
-            (r.zL.pointer + i * hidden).update(from: lInit.pointer, count: hidden)
-            r.head.reset(slot: i)
-        }
+        let states = r.rows
+        start(tokens, rows: 0..<n, in: states, model: model, ws: ws)
         // active[j]: the row whose state is in work row j.
         var active = Array(0..<n)
         let limit = min(ws.stepLimit, maxSteps)
@@ -82,22 +78,18 @@ struct Recursion {
             for (j, i) in active.enumerated() { ws.positions[j] = Int32(places[i].position) }
             let runs = Self.runs(active, places, layerBase: step * stepLayers)
             for run in runs { run.cache.fill(step: step, upTo: run.start) }
-            runStep(model, rows: m, runs: runs, ws: ws)
+            runStep(model, states, rows: m, runs: runs, ws: ws)
             for run in runs { run.cache.markWritten(step: step, upTo: run.start + run.rows.count) }
 
-            ws.time(.haltingHead) { r.head.evaluate(r.zH.pointer, q: r.q.pointer, batch: m) }
+            ws.time(.haltingHead) { states.head.evaluate(states.zH.pointer, q: states.q.pointer, batch: m) }
             var kept = 0
             for (j, i) in active.enumerated() {
-                let q = r.q.pointer + 2 * j
-                if step + 1 == limit || ws.halting.halts(rule: rule, qHalt: q[0], qContinue: q[1]) {
+                if halts(states, row: j, step: step, limit: limit, ws: ws) {
                     places[i].cache.setSteps(step + 1, at: places[i].position)
-                    (r.final.pointer + i * hidden).update(from: r.zH.pointer + j * hidden, count: hidden)
+                    (r.final.pointer + i * hidden).update(from: states.zH.pointer + j * hidden, count: hidden)
                     continue
                 }
-                if kept != j {
-                    for buffer in [r.zH, r.zL, r.x] { (buffer.pointer + kept * hidden).update(from: buffer.pointer + j * hidden, count: hidden) }
-                    r.head.move(from: j, to: kept)
-                }
+                if kept != j { states.move(from: j, to: kept, hidden: hidden) }
                 active[kept] = i
                 kept += 1
             }
@@ -111,6 +103,81 @@ struct Recursion {
         case let .last(out): ws.linear(.outputHead, model.output, r.final.pointer + (n - 1) * hidden, out, rows: 1)
         case let .all(out): ws.linear(.outputHead, model.output, r.final.pointer, out, rows: n)
         }
+    }
+
+    /// Step-granular decoding, the continuous batching of the puzzle runner at the level of ACT
+    /// steps: every token in flight (one per sequence, its cache's next position) runs one ACT
+    /// step at its own step; `entering` tokens join at step 0 first. Tokens that halt leave the
+    /// flight, their caches advance, and their logits fill `ws.logits` rows in the order of the
+    /// ids returned. A sequence's tokens and halting steps are those `evaluate` gives: its earlier
+    /// positions have all halted before its next token enters, whatever the other rows do.
+    func advance(_ model: CausalModel, entering: [(id: Int, token: Int32, cache: KVCache)], ws: DecoderWorkspace) -> [Int] {
+        guard let r = ws.recursive else { return [] }
+        let states = r.flight, hidden = model.hiddenSize
+        precondition(r.inFlight.count + entering.count <= ws.maxBatch, "more tokens in flight than the workspace has rows")
+        if !entering.isEmpty {
+            let first = r.inFlight.count
+            start(entering.map(\.token)[...], rows: first..<first + entering.count, in: states, model: model, ws: ws)
+            r.inFlight += entering.map { FlightRow(id: $0.id, cache: $0.cache, position: $0.cache.count, step: 0) }
+        }
+        let m = r.inFlight.count
+        guard m > 0 else { return [] }
+        for (j, row) in r.inFlight.enumerated() { ws.positions[j] = Int32(row.position) }
+        let runs = r.inFlight.enumerated().map { j, row in
+            AttentionRun(cache: row.cache, rows: j..<j + 1, start: row.position, layerBase: row.step * stepLayers)
+        }
+        for row in r.inFlight { row.cache.fill(step: row.step, upTo: row.position) }
+        runStep(model, states, rows: m, runs: runs, ws: ws)
+        for row in r.inFlight { row.cache.markWritten(step: row.step, upTo: row.position + 1) }
+
+        ws.time(.haltingHead) { states.head.evaluate(states.zH.pointer, q: states.q.pointer, batch: m) }
+        let limit = min(ws.stepLimit, maxSteps)
+        var halted: [Int] = []
+        var kept = 0
+        for j in 0..<m {
+            var row = r.inFlight[j]
+            if halts(states, row: j, step: row.step, limit: limit, ws: ws) {
+                row.cache.setSteps(row.step + 1, at: row.position)
+                row.cache.count = row.position + 1
+                (r.final.pointer + halted.count * hidden).update(from: states.zH.pointer + j * hidden, count: hidden)
+                halted.append(row.id)
+                continue
+            }
+            row.step += 1
+            if kept != j { states.move(from: j, to: kept, hidden: hidden) }
+            r.inFlight[kept] = row
+            kept += 1
+        }
+        r.inFlight.removeLast(m - kept)
+        if !halted.isEmpty { ws.linear(.outputHead, model.output, r.final.pointer, ws.logits.pointer, rows: halted.count) }
+        return halted
+    }
+
+    /// Drops the token in flight for `id` (a cancelled sequence); its cache forgets the entries
+    /// the token wrote.
+    func abandon(id: Int, ws: DecoderWorkspace) {
+        guard let r = ws.recursive, let j = r.inFlight.firstIndex(where: { $0.id == id }) else { return }
+        let row = r.inFlight.remove(at: j)
+        row.cache.truncate(to: row.cache.count)
+        let hidden = hInit.count
+        for k in j..<r.inFlight.count { r.flight.move(from: k + 1, to: k, hidden: hidden) }
+    }
+
+    /// Starts `tokens` in `rows` of `states`: embeddings, initial states, a fresh Q-head state.
+    private func start(_ tokens: ArraySlice<Int32>, rows: Range<Int>, in states: RowStates, model: CausalModel, ws: DecoderWorkspace) {
+        let hidden = model.hiddenSize
+        ws.time(.embedding) { model.embedding.lookup(tokens, scale: model.description.embeddingScale, into: states.x.pointer + rows.lowerBound * hidden) }
+        for i in rows {
+            (states.zH.pointer + i * hidden).update(from: hInit.pointer, count: hidden)
+            (states.zL.pointer + i * hidden).update(from: lInit.pointer, count: hidden)
+            states.head.reset(slot: i)
+        }
+    }
+
+    /// Whether work row `j`, which has just run ACT step `step`, stops: the step cap, or the policy.
+    private func halts(_ states: RowStates, row j: Int, step: Int, limit: Int, ws: DecoderWorkspace) -> Bool {
+        let q = states.q.pointer + 2 * j
+        return step + 1 >= limit || ws.halting.halts(rule: rule, qHalt: q[0], qContinue: q[1])
     }
 
     /// Work rows grouped into runs of one cache at consecutive positions (a prompt chunk is one
@@ -130,13 +197,13 @@ struct Recursion {
 
     /// One ACT step of the first `m` work rows, in place: the schedule's passes with their
     /// injections, blocks and memory reads.
-    private func runStep(_ model: CausalModel, rows m: Int, runs: [AttentionRun], ws: DecoderWorkspace) {
+    private func runStep(_ model: CausalModel, _ states: RowStates, rows m: Int, runs: [AttentionRun], ws: DecoderWorkspace) {
         guard let r = ws.recursive else { return }
         func state(_ name: String) -> UnsafeMutablePointer<Float> {
             switch name {
-            case "z_H": return r.zH.pointer
-            case "z_L": return r.zL.pointer
-            case "x": return r.x.pointer
+            case "z_H": return states.zH.pointer
+            case "z_L": return states.zL.pointer
+            case "x": return states.x.pointer
             default: preconditionFailure("the recursive schedule names an unknown state '\(name)'")
             }
         }
