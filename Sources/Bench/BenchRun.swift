@@ -7,11 +7,30 @@ public struct BenchMachine: Sendable, Codable, Equatable {
     /// Kernel tier Recur chose (`scalar`, `avx2`, `avxvnni`, `avx512`, `amx`).
     public var isa: String
     public var cores: Int
+    /// What the machine can do at most, measured at the start of the run (`MachinePeak.figures`:
+    /// `int8_peak_gops_1t`, `int8_peak_gops`, `threads`, `l2_read_gbs`, `dram_read_gbs`); nil for
+    /// runs that do not probe (drift) and runs stored before the probe existed.
+    public var figures: [String: Double]?
 
-    public init(cpu: String, isa: String, cores: Int) {
+    public init(cpu: String, isa: String, cores: Int, figures: [String: Double]? = nil) {
         self.cpu = cpu
         self.isa = isa
         self.cores = cores
+        self.figures = figures
+    }
+
+    /// One line for a report, e.g. "avx2 INT8 peak 98.1 GOP/s (1 thread), 190.4 (2 threads);
+    /// read 120.5 GB/s from L2, 20.3 GB/s from memory".
+    public var probeSummary: String? {
+        guard let f = figures, !f.isEmpty else { return nil }
+        var parts: [String] = []
+        if let one = f["int8_peak_gops_1t"] {
+            var peak = String(format: "\(isa) INT8 peak %.1f GOP/s (1 thread)", one)
+            if let all = f["int8_peak_gops"], let t = f["threads"], t > 1 { peak += String(format: ", %.1f (%.0f threads)", all, t) }
+            parts.append(peak)
+        }
+        if let l2 = f["l2_read_gbs"], let dram = f["dram_read_gbs"] { parts.append(String(format: "read %.1f GB/s from L2, %.1f GB/s from memory", l2, dram)) }
+        return parts.joined(separator: "; ")
     }
 }
 

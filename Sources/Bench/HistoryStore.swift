@@ -48,6 +48,14 @@ public final class HistoryStore {
         """
         CREATE INDEX measurements_by_run ON measurements(run_id);
         """,
+        """
+        CREATE TABLE machine_figures (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            name TEXT NOT NULL,
+            value REAL NOT NULL,
+            PRIMARY KEY (run_id, name)
+        );
+        """,
     ]
     public static var latestVersion: Int { migrations.count }
 
@@ -124,6 +132,12 @@ public final class HistoryStore {
                       .text(run.machine.isa), .int(Int64(run.machine.cores)), .text(run.gitCommit), .text(run.command),
                       .int(run.interrupted ? 1 : 0)])
             let runID = db.lastInsertRowID
+            if let figures = run.machine.figures, !figures.isEmpty {
+                let machine = try db.prepare("INSERT INTO machine_figures (run_id, name, value) VALUES (?,?,?)")
+                for (name, value) in figures.sorted(by: { $0.key < $1.key }) where value.isFinite {
+                    try machine.run([.int(runID), .text(name), .double(value)])
+                }
+            }
             let m = try db.prepare("""
                 INSERT INTO measurements (run_id, engine, model_path, model_sha256, model_type, threads, batch, halt, puzzles, repetitions)
                 VALUES (?,?,?,?,?,?,?,?,?,?)
@@ -153,6 +167,11 @@ public final class HistoryStore {
         }
         var index: [Int64: Int] = [:]
         for (i, r) in out.enumerated() { index[r.id!] = i }
+        let mf = try db.prepare("SELECT run_id, name, value FROM machine_figures")
+        while try mf.step() {
+            guard let r = index[mf.int(0)] else { continue }
+            out[r].machine.figures = (out[r].machine.figures ?? [:]).merging([mf.text(1): mf.double(2)]) { $1 }
+        }
         let m = try db.prepare("""
             SELECT id, run_id, engine, model_path, model_sha256, model_type, threads, batch, halt, puzzles, repetitions
             FROM measurements ORDER BY id

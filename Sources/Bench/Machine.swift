@@ -1,9 +1,12 @@
 import CKernels
 import Foundation
+import Runtime
 
 extension BenchMachine {
     /// This machine: CPU model from /proc/cpuinfo, the kernel tier Recur runs, logical cores.
-    public static func current() -> BenchMachine {
+    /// This machine; with `probeThreads`, its INT8 peak and read bandwidths measured at that
+    /// thread count (about a second).
+    public static func current(probeThreads: Int? = nil) -> BenchMachine {
         var cpu = "unknown"
         if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
@@ -11,7 +14,8 @@ extension BenchMachine {
             cpu = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
         let isa = String(cString: recur_isa_name(recur_isa_active()))
-        return BenchMachine(cpu: cpu, isa: isa, cores: ProcessInfo.processInfo.activeProcessorCount)
+        return BenchMachine(cpu: cpu, isa: isa, cores: ProcessInfo.processInfo.activeProcessorCount,
+                            figures: probeThreads.map { MachinePeak.figures(threads: $0) })
     }
 }
 

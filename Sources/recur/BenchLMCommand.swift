@@ -34,9 +34,10 @@ struct BenchLMCommand: ParsableCommand {
         guard repetitions >= 1, promptTokens >= 1, generatedTokens >= 1 else { throw CLIError("--pp, --tg and --repetitions must be at least 1") }
         var threadList = try BenchSupport.parseInts(threads, option: "--threads")
         if threadList.isEmpty { threadList = [ProcessInfo.processInfo.activeProcessorCount] }
-        var run = BenchRun(kind: "lm-throughput", startedAt: Date(), machine: .current(), gitCommit: GitCommit.current(),
+        var run = BenchRun(kind: "lm-throughput", startedAt: Date(), machine: .current(probeThreads: threadList.max()), gitCommit: GitCommit.current(),
                            command: (["recur", "bench", "lm"] + CommandLine.arguments.dropFirst(3)).joined(separator: " "))
         print("pp\(promptTokens) and tg\(generatedTokens) on \(run.machine.cpu) (\(run.machine.isa) kernels, \(run.machine.cores) cores), \(repetitions) repetitions after 1 warm-up")
+        if let probe = run.machine.probeSummary { print("machine: " + probe) }
         let script = ShippedFile.locate("tools/llm/llamacpp_bench.py")
         print(BenchSupport.pad("model", 34) + "type   threads test    " + BenchSupport.pad("Recur t/s median [min-max]", 28)
               + BenchSupport.pad("llama.cpp t/s median [min-max]", 32) + "Recur/llama.cpp")
@@ -84,7 +85,7 @@ struct BenchLMCommand: ParsableCommand {
                 let p = OpProfile()
                 context.profile = p
                 _ = try context.feed(LanguageModelSpeed.promptIds(count: promptTokens, vocab: lm.vocabSize))
-                print("time per operation, one pp\(promptTokens) at \(threadList[0]) threads:\n" + p.table())
+                print("time per operation, one pp\(promptTokens) at \(threadList[0]) threads:\n" + p.table(peak: MachinePeak.int8GOPS(threads: threadList[0])))
                 context.truncate(to: 0)
                 let q = OpProfile()
                 context.profile = q
@@ -93,7 +94,7 @@ struct BenchLMCommand: ParsableCommand {
                     _ = try context.feed([token])
                     token = Int32((Int(token) * 31 + 7) % lm.vocabSize)
                 }
-                print("time per operation, one tg\(generatedTokens) at \(threadList[0]) threads:\n" + q.table())
+                print("time per operation, one tg\(generatedTokens) at \(threadList[0]) threads:\n" + q.table(peak: MachinePeak.int8GOPS(threads: threadList[0])))
             }
         }
         run.interrupted = stop.isSet

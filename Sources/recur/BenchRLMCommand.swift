@@ -39,9 +39,10 @@ struct BenchRLMCommand: ParsableCommand {
             default: throw CLIError("unknown --halt '\($0)': use qhead or max")
             }
         }
-        var run = BenchRun(kind: "rlm-throughput", startedAt: Date(), machine: .current(), gitCommit: GitCommit.current(),
+        var run = BenchRun(kind: "rlm-throughput", startedAt: Date(), machine: .current(probeThreads: threads), gitCommit: GitCommit.current(),
                            command: (["recur", "bench", "rlm"] + CommandLine.arguments.dropFirst(3)).joined(separator: " "))
         print("greedy generation of \(count) tokens on \(run.machine.cpu) (\(run.machine.isa) kernels), \(threads) threads, \(repetitions) repetitions after 1 warm-up")
+        if let probe = run.machine.probeSummary { print("machine: " + probe) }
         let script = noBaseline ? nil : ShippedFile.locate("tools/reference/rlm_gguf.py")
         print(BenchSupport.pad("model", 28) + "type   halt   " + BenchSupport.pad("Recur t/s median [min-max]", 28) + "steps  "
               + BenchSupport.pad("PyTorch t/s median [min-max]", 30) + "steps  Recur/PyTorch  same tokens")

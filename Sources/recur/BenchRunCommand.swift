@@ -77,9 +77,10 @@ struct BenchRunCommand: ParsableCommand {
         defer { try? FileManager.default.removeItem(at: temp) }
         let variants = try BenchSupport.variants(models: models, types: try BenchSupport.parseTypes(types), temp: temp)
 
-        var run = BenchRun(kind: "throughput", startedAt: Date(), machine: .current(), gitCommit: GitCommit.current(),
+        var run = BenchRun(kind: "throughput", startedAt: Date(), machine: .current(probeThreads: threadList.max()), gitCommit: GitCommit.current(),
                            command: (["recur", "bench"] + CommandLine.arguments.dropFirst().filter { $0 != "bench" && $0 != "run" }).joined(separator: " "))
         print("throughput on \(run.machine.cpu) (\(run.machine.isa) kernels, \(run.machine.cores) cores), \(lines.count) puzzles from \(inputPath), \(repetitions) repetitions after \(warmup) warm-up")
+        if let probe = run.machine.probeSummary { print("machine: " + probe) }
 
         // Baseline first: it is the yardstick, and a failure there should not cost the Recur figures.
         var baseline: [String: Spread] = [:]

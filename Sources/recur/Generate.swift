@@ -151,7 +151,7 @@ struct Generate: ParsableCommand {
         report += String(format: "memory: resident %.1f MiB, peak %.1f MiB (model file %.1f MiB, KV cache reserved %.1f MiB)\n",
                          Double(resident) / 1_048_576, peak,
                          Double(language.model.file.fileSize) / 1_048_576, Double(generator.context.cacheBytes) / 1_048_576)
-        if let table = generator.context.profile?.table() { report += "time per operation:\n" + table + "\n" }
+        if let table = generator.context.profile?.table(peak: MachinePeak.int8GOPS(threads: sampling.threads)) { report += "time per operation:\n" + table + "\n" }
         FileHandle.standardError.write(Data(report.utf8))
     }
 

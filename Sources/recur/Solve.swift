@@ -103,7 +103,7 @@ struct Solve: ParsableCommand {
         } else {
             print(summary)
         }
-        if let table = runner.profile?.table() {
+        if let table = runner.profile?.table(peak: MachinePeak.int8GOPS(threads: threads)) {
             FileHandle.standardError.write(Data(("time per operation over all steps:\n" + table + "\n").utf8))
         }
     }

@@ -11,7 +11,9 @@ final class HistoryStoreTests: XCTestCase {
 
     static func sampleRun(_ tag: Int = 0) -> BenchRun {
         BenchRun(kind: "throughput", startedAt: Date(timeIntervalSince1970: 1_700_000_000 + Double(tag)),
-                 machine: BenchMachine(cpu: "Test CPU", isa: "avx2", cores: 4), gitCommit: String(repeating: "a", count: 40),
+                 machine: BenchMachine(cpu: "Test CPU", isa: "avx2", cores: 4,
+                                       figures: tag == 1 ? ["int8_peak_gops_1t": 281.5, "int8_peak_gops": 561.25, "threads": 2, "dram_read_gbs": 19.5] : nil),
+                 gitCommit: String(repeating: "a", count: 40),
                  command: "recur bench \(tag)", interrupted: tag % 2 == 1,
                  measurements: [
                     BenchMeasurement(engine: "recur", modelPath: "/m/f16.gguf", modelSHA256: "abc", modelType: "F16", threads: 4, batch: 16,
@@ -44,6 +46,11 @@ final class HistoryStoreTests: XCTestCase {
         XCTAssertEqual(try upgraded.runs().map(\.command), ["recur bench 0"])
         let index = try Reference.python(["-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from sqlite_master where name='measurements_by_run'\").fetchone()[0])", path])
         XCTAssertEqual(index.trimmingCharacters(in: .whitespacesAndNewlines), "1", "migration 2 ran")
+        let probe = try Reference.python(["-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from sqlite_master where name='machine_figures'\").fetchone()[0])", path])
+        XCTAssertEqual(probe.trimmingCharacters(in: .whitespacesAndNewlines), "1", "migration 3 ran")
+        let probed = Self.sampleRun(1)
+        try upgraded.insert(probed)
+        XCTAssertEqual(try upgraded.runs().last?.machine, probed.machine, "a probed run's machine figures come back")
     }
 
     func testConcurrentWritersLoseNoRow() throws {

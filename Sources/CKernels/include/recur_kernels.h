@@ -167,6 +167,18 @@ void recur_f32_layer_norm(const float *x, const float *w, const float *b, float 
 int recur_f32_rope_positions(float *x, int64_t rows, int64_t heads, int64_t head_dim, int64_t n_dims,
                              int64_t row_stride, const int32_t *positions, float base, int neox);
 
+// Machine limits, measured (a few tenths of a second each; best of three runs). GOP/s counts 2
+// operations per multiply-add, as the profile's rates do.
+// recur_probe_int8_gops: the INT8 multiply-add rate of `isa`'s own instruction sequence
+// (vpmaddubsw + vpmaddwd for AVX2, vpdpbusd ymm for AVX-VNNI, zmm for AVX-512, int32 scalar) in
+// enough independent chains to fill every pipe, on `threads` threads at once (<= 0: all);
+// -1 for a tier this CPU lacks or one with no probe (AMX).
+// recur_probe_read_gbs: streaming read bandwidth, each thread over its own buffer of
+// bytes_per_thread (a size within L2 gives the L2 rate, hundreds of MB the memory's); -1 when
+// the buffers cannot be allocated.
+double recur_probe_int8_gops(recur_isa isa, int threads, double seconds);
+double recur_probe_read_gbs(int64_t bytes_per_thread, int threads, double seconds);
+
 // Causal multi-head attention (GQA) of n new queries against a KV cache.
 // q: row i (the token at position pos0 + i) at q + i * q_stride, heads x head_dim.
 // k, v: the cache, row j (position j) at k + j * kv_stride, kv_heads x head_dim; rows

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Wall time per kind of operation over a run, for `recur solve --profile` and `recur generate
@@ -63,21 +64,29 @@ public final class OpProfile: @unchecked Sendable {
     }
 
     /// One line per operation that ran, largest share first: calls, total ms, share, and GOP/s
-    /// (2 x multiply-adds per second) for linears.
-    public func table() -> String {
+    /// (2 x multiply-adds per second) for linears, with that rate as a share of `peak` (the
+    /// machine's INT8 peak at the thread count used, `MachinePeak.int8GOPS`) when given.
+    public func table(peak: Double? = nil) -> String {
+        let widths = [8, 11, 8, 9] + (peak != nil ? [8] : [])
         func row(_ name: String, _ cols: [String]) -> String {
             name.padding(toLength: 38, withPad: " ", startingAt: 0)
-                + zip(cols, [8, 11, 8, 9]).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined()
+                + zip(cols, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined()
         }
         let total = Double(nanos.reduce(0, &+))
-        var lines = [row("operation", ["calls", "ms", "share", "GOP/s"])]
+        var lines = [row("operation", ["calls", "ms", "share", "GOP/s"] + (peak != nil ? ["peak"] : []))]
         for op in Op.allCases.sorted(by: { nanos[$0.rawValue] > nanos[$1.rawValue] }) where calls[op.rawValue] > 0 {
             let ns = Double(nanos[op.rawValue])
-            let rate = multiplyAdds[op.rawValue] > 0 && ns > 0 ? String(format: "%.1f", 2 * multiplyAdds[op.rawValue] / ns) : ""
-            lines.append(row(op.name, ["\(calls[op.rawValue])", String(format: "%.1f", ns / 1e6),
-                                       String(format: "%.1f%%", total > 0 ? 100 * ns / total : 0), rate]))
+            let gops = multiplyAdds[op.rawValue] > 0 && ns > 0 ? 2 * multiplyAdds[op.rawValue] / ns : nil
+            var cols = ["\(calls[op.rawValue])", String(format: "%.1f", ns / 1e6),
+                        String(format: "%.1f%%", total > 0 ? 100 * ns / total : 0), gops.map { String(format: "%.1f", $0) } ?? ""]
+            if let peak { cols.append(gops.map { String(format: "%.0f%%", 100 * $0 / peak) } ?? "") }
+            lines.append(row(op.name, cols))
         }
         lines.append(row("total", ["", String(format: "%.1f", total / 1e6), "", ""]))
+        if let peak {
+            lines.append(String(format: "peak: %.1f GOP/s, ", peak)
+                + "this CPU's INT8 multiply-add rate in the \(String(cString: recur_isa_name(recur_isa_active()))) tier at these threads (measured)")
+        }
         return lines.joined(separator: "\n")
     }
 }
