@@ -119,11 +119,6 @@ public final class CausalModel: @unchecked Sendable {
     /// Which rows of a batch go through the LM head.
     private enum HeadRows { case none, last, all }
 
-    /// One decode step of several sequences at once (continuous batching): row `i` is `tokens[i]`,
-    /// the next token of the sequence whose cache is `caches[i]`, at that cache's next position.
-    /// The linear layers run as one GEMM over every row, so the weights are read once for all the
-    /// sequences; attention runs row by row against each row's own cache. Writes the logits of
-    /// every row, `[tokens.count, vocab]`, into `ws.logits` (reserved by the caller).
     /// Recursive LMs: one ACT step of every token in flight, `entering` tokens joining at step 0
     /// (`Recursion.advance`); returns the ids of the tokens that halted, their logits in
     /// `ws.logits` rows in that order.
@@ -134,6 +129,11 @@ public final class CausalModel: @unchecked Sendable {
     /// Drops the token in flight for `id` (`Recursion.abandon`).
     func abandonACT(id: Int, ws: DecoderWorkspace) { recursion?.abandon(id: id, ws: ws) }
 
+    /// One decode step of several sequences at once (continuous batching): row `i` is `tokens[i]`,
+    /// the next token of the sequence whose cache is `caches[i]`, at that cache's next position.
+    /// The linear layers run as one GEMM over every row, so the weights are read once for all the
+    /// sequences; attention runs row by row against each row's own cache. Writes the logits of
+    /// every row, `[tokens.count, vocab]`, into `ws.logits` (reserved by the caller).
     func decodeStep(_ tokens: [Int32], caches: [KVCache], ws: DecoderWorkspace) {
         let n = tokens.count
         precondition(n == caches.count && n <= ws.maxBatch && ws.logits.count >= n * vocabSize)
