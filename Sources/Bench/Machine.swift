@@ -3,9 +3,9 @@ import Foundation
 import Runtime
 
 extension BenchMachine {
-    /// This machine: CPU model from /proc/cpuinfo, the kernel tier Recur runs, logical cores.
-    /// This machine; with `probeThreads`, its INT8 peak and read bandwidths measured at that
-    /// thread count (about a second).
+    /// This machine: CPU model from /proc/cpuinfo, the kernel tier Recur runs, logical cores;
+    /// with `probeThreads`, its INT8 peak and read bandwidths measured at that thread count
+    /// (about a second).
     public static func current(probeThreads: Int? = nil) -> BenchMachine {
         var cpu = "unknown"
         if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
