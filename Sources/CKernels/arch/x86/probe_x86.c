@@ -35,43 +35,38 @@ __attribute__((target("avx2,fma"))) int64_t recur_probe_avx2(int64_t iterations)
     return (int64_t)_mm256_extract_epi32(s, 0);
 }
 
-// AVX-VNNI: 256-bit vpdpbusd, 32 multiply-adds.
-__attribute__((target("avx2,fma,avxvnni"))) int64_t recur_probe_avxvnni(int64_t iterations) {
-    __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2);
-#define DECL(i) __m256i acc##i = _mm256_setzero_si256();
-    CHAINS(DECL)
-#undef DECL
-    for (int64_t it = 0; it < iterations; it++) {
-        __asm__ volatile("" : "+x"(a), "+x"(b));
-#define STEP(i) acc##i = _mm256_dpbusd_avx_epi32(acc##i, a, b);
-        CHAINS(STEP)
-#undef STEP
+// vpdpbusd probes: RECUR_PROBE_CHAINS accumulators, each its own dependency chain; VNNI_OP and
+// VNNI_ADD name the width's instructions where the macro is used.
+#define VNNI_PROBE(name, tgt, vec, constraint, set1, zero, first_lane)                      \
+    __attribute__((target(tgt))) int64_t name(int64_t iterations) {                       \
+        vec a = set1(3), b = set1(-2);                                                      \
+        CHAINS(VNNI_DECL)                                                                   \
+        for (int64_t it = 0; it < iterations; it++) {                                       \
+            __asm__ volatile("" : constraint(a), constraint(b));                            \
+            CHAINS(VNNI_STEP)                                                               \
+        }                                                                                   \
+        vec s = zero();                                                                     \
+        CHAINS(VNNI_SUM)                                                                    \
+        return (int64_t)first_lane;                                                         \
     }
-    __m256i s = _mm256_setzero_si256();
-#define SUM(i) s = _mm256_add_epi32(s, acc##i);
-    CHAINS(SUM)
-#undef SUM
-    return (int64_t)_mm256_extract_epi32(s, 0);
-}
+#define VNNI_DECL(i) __typeof__(a) acc##i = (__typeof__(a)){0};
+#define VNNI_STEP(i) acc##i = VNNI_OP(acc##i, a, b);
+#define VNNI_SUM(i) s = VNNI_ADD(s, acc##i);
+
+// AVX-VNNI: 256-bit vpdpbusd, 32 multiply-adds.
+#define VNNI_OP _mm256_dpbusd_avx_epi32
+#define VNNI_ADD _mm256_add_epi32
+VNNI_PROBE(recur_probe_avxvnni, "avx2,fma,avxvnni", __m256i, "+x", _mm256_set1_epi8, _mm256_setzero_si256, _mm256_extract_epi32(s, 0))
+#undef VNNI_OP
+#undef VNNI_ADD
 
 // AVX-512 VNNI: 512-bit vpdpbusd, 64 multiply-adds.
-__attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni"))) int64_t recur_probe_avx512(int64_t iterations) {
-    __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-2);
-#define DECL(i) __m512i acc##i = _mm512_setzero_si512();
-    CHAINS(DECL)
-#undef DECL
-    for (int64_t it = 0; it < iterations; it++) {
-        __asm__ volatile("" : "+v"(a), "+v"(b));
-#define STEP(i) acc##i = _mm512_dpbusd_epi32(acc##i, a, b);
-        CHAINS(STEP)
-#undef STEP
-    }
-    __m512i s = _mm512_setzero_si512();
-#define SUM(i) s = _mm512_add_epi32(s, acc##i);
-    CHAINS(SUM)
-#undef SUM
-    return (int64_t)_mm512_reduce_add_epi32(s);
-}
+#define VNNI_OP _mm512_dpbusd_epi32
+#define VNNI_ADD _mm512_add_epi32
+VNNI_PROBE(recur_probe_avx512, "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni", __m512i, "+v", _mm512_set1_epi8, _mm512_setzero_si512,
+           _mm512_reduce_add_epi32(s))
+#undef VNNI_OP
+#undef VNNI_ADD
 
 // Streaming read: the sum of every 64-bit word, four 256-bit accumulators (loads, not the adds,
 // bound it). n: a multiple of 16 words.
