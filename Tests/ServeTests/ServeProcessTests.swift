@@ -120,6 +120,30 @@ final class ServeProcessTests: XCTestCase {
         XCTAssertEqual(child.waitForExit(seconds: 60).status, 0)
     }
 
+    /// The shipped recursive LM over HTTP: concurrent greedy completions, batched per ACT step
+    /// with tokens halting at different depths, each equal to the same prompt generated alone.
+    func testRecursiveLMServesConcurrentRequestsAsAlone() throws {
+        let model = Repo.root.appendingPathComponent("models/rlm-kjv-q8_0.gguf")
+        let child = try Child(["--model", model.path, "--threads", "2", "--parallel", "3", "--ctx-size", "256"])
+        let http = child.http
+        let texts = ["In the beginning", "And the LORD said unto Moses,", "Blessed are the", "Then", "And it came to pass"]
+        let replies = Replies(count: texts.count)
+        DispatchQueue.concurrentPerform(iterations: texts.count) { i in
+            replies.set(i, Result { try http.post("/v1/completions", json: ["model": "rlm-kjv-q8_0", "prompt": texts[i], "max_tokens": 24, "temperature": 0]) })
+        }
+        let language = try LanguageModel(path: model.path)
+        for i in texts.indices {
+            let g = Generator(language: language, context: try DecoderContext(model: language.model, contextSize: 256, threads: 2))
+            let expected = try g.generate(prompt: language.tokenizer.encode(texts[i], addSpecial: true, parseSpecial: true),
+                                          options: GenerationOptions(maxTokens: 24, sampling: .greedy))
+            XCTAssertGreaterThan(Set(expected.actSteps).count, 1, "request \(i): tokens halt at different depths")
+            let reply = try replies.get(i)
+            XCTAssertEqual((reply.json["choices"] as? [[String: Any]])?.first?["text"] as? String, expected.text, "request \(i): \(reply.text)")
+        }
+        kill(child.process.processIdentifier, SIGTERM)
+        XCTAssertEqual(child.waitForExit(seconds: 60).status, 0)
+    }
+
     func testTheOfficialOpenAIClient() throws {
         try Reference.requirePython(["openai"])
         let smol = try Reference.requireSmolLM()
