@@ -1,6 +1,7 @@
 import ArgumentParser
 import CKernels
 import Foundation
+import Runtime
 
 /// `recur bench probe`: what this machine can do at most, the yardstick of the profile's rates.
 struct BenchProbeCommand: ParsableCommand {
@@ -36,8 +37,8 @@ struct BenchProbeCommand: ParsableCommand {
             print("\(name) INT8 peak " + String(format: "%8.1f GOP/s at 1 thread, %8.1f at %d threads", one, all, threads)
                   + (isa == active ? "  (the tier in use)" : ""))
         }
-        let l2 = recur_probe_read_gbs(256 << 10, Int32(threads), 0.2)
-        let dram = recur_probe_read_gbs(Int64((256 << 20) / threads), Int32(threads), 0.5)
+        let l2 = MachinePeak.readGBs(cache: true, threads: threads, seconds: 0.2)
+        let dram = MachinePeak.readGBs(cache: false, threads: threads, seconds: 0.5)
         print(String(format: "read bandwidth at %d threads: %.1f GB/s from L2 (256 KiB per thread), %.1f GB/s from memory (256 MiB)", threads, l2, dram))
     }
 }

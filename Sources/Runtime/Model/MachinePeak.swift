@@ -26,10 +26,16 @@ public enum MachinePeak {
         if let one = int8GOPS(threads: 1) { out["int8_peak_gops_1t"] = one }
         if let all = int8GOPS(threads: threads) { out["int8_peak_gops"] = all }
         out["threads"] = Double(threads)
-        let l2 = recur_probe_read_gbs(256 << 10, Int32(threads), 0.1)
+        let l2 = readGBs(cache: true, threads: threads, seconds: 0.1)
         if l2 > 0 { out["l2_read_gbs"] = l2 }
-        let dram = recur_probe_read_gbs(Int64((256 << 20) / max(threads, 1)), Int32(threads), 0.3)
+        let dram = readGBs(cache: false, threads: threads, seconds: 0.3)
         if dram > 0 { out["dram_read_gbs"] = dram }
         return out
+    }
+
+    /// Streaming read bandwidth, GB/s: from a 256 KiB buffer per thread (L2) or from 256 MiB
+    /// split across the threads (memory); -1 when the buffers cannot be allocated.
+    public static func readGBs(cache: Bool, threads: Int, seconds: Double) -> Double {
+        recur_probe_read_gbs(cache ? 256 << 10 : Int64((256 << 20) / max(threads, 1)), Int32(threads), seconds)
     }
 }

@@ -242,21 +242,18 @@ final class MemoryBank: @unchecked Sendable {
     /// scratch panel per thread.
     static let rowsPerRead = 16
 
-    /// attn_k(bank) and attn_v(bank), computed at load, head-major: head h's slots x head_dim
-    /// panel is contiguous, so a read streams each panel once. F32 when the bank's projections
-    /// are F32 or F16 in the file (the reference's numbers), F16 when they are quantized (half
-    /// the bytes a read streams, as llama.cpp keeps its KV cache in F16).
-    enum Panels {
-        case f32(keys: RawBuffer, values: RawBuffer)
-        case f16(keys: RawBuffer, values: RawBuffer)
-    }
-
     let slots: Int
     let heads: Int
     let hidden: Int
     let query: Linear
     let output: Linear
-    let panels: Panels
+    /// attn_k(bank) and attn_v(bank), computed at load, head-major: head h's slots x head_dim
+    /// panel is contiguous, so a read streams each panel once. F32 when the bank's projections
+    /// are F32 or F16 in the file (the reference's numbers), F16 (`half`) when they are quantized
+    /// (half the bytes a read streams, as llama.cpp keeps its KV cache in F16).
+    let keys: RawBuffer
+    let values: RawBuffer
+    let half: Bool
 
     init(spec: MemoryBankSpec, hidden: Int, loader: WeightLoader) throws {
         slots = spec.slots
@@ -270,6 +267,9 @@ final class MemoryBank: @unchecked Sendable {
         let half = ![GGMLType.f32, .f16].contains(keyProjection.type) || ![GGMLType.f32, .f16].contains(valueProjection.type)
         let count = slots * hidden, chunk = 256, headDim = hidden / heads
         let keys = RawBuffer(byteCount: count * (half ? 2 : 4)), values = RawBuffer(byteCount: count * (half ? 2 : 4))
+        self.keys = keys
+        self.values = values
+        self.half = half
         let scratch = RawBuffer(byteCount: max(keyProjection.scratchBytes(rows: chunk), valueProjection.scratchBytes(rows: chunk)))
         let projected = FloatBuffer(count: chunk * hidden), staged = FloatBuffer(count: chunk * hidden)
         for start in stride(from: 0, to: slots, by: chunk) {
@@ -290,7 +290,6 @@ final class MemoryBank: @unchecked Sendable {
                 }
             }
         }
-        panels = half ? .f16(keys: keys, values: values) : .f32(keys: keys, values: values)
     }
 
     /// `z = z + attn_output(softmax(attn_q(z) keys^T / sqrt(head_dim)) values)` for `m` rows:
@@ -304,14 +303,13 @@ final class MemoryBank: @unchecked Sendable {
                 let rows = min(Self.rowsPerRead, m - first)
                 let q = r.memoryQuery.pointer + first * hidden, out = r.memoryRead.pointer + first * hidden
                 let scale = 1 / Float(headDim).squareRoot()
-                switch panels {
-                case let .f32(keys, values):
-                    recur_f32_bank_attention(q, Int64(hidden), keys.pointer.assumingMemoryBound(to: Float.self),
-                                             values.pointer.assumingMemoryBound(to: Float.self), Int64(slots), out, Int64(hidden), Int64(rows),
-                                             Int64(heads), Int64(headDim), scale, ws.attentionScratch.pointer)
-                case let .f16(keys, values):
+                if half {
                     recur_f16_bank_attention(q, Int64(hidden), keys.pointer.assumingMemoryBound(to: UInt16.self),
                                              values.pointer.assumingMemoryBound(to: UInt16.self), Int64(slots), out, Int64(hidden), Int64(rows),
+                                             Int64(heads), Int64(headDim), scale, ws.attentionScratch.pointer)
+                } else {
+                    recur_f32_bank_attention(q, Int64(hidden), keys.pointer.assumingMemoryBound(to: Float.self),
+                                             values.pointer.assumingMemoryBound(to: Float.self), Int64(slots), out, Int64(hidden), Int64(rows),
                                              Int64(heads), Int64(headDim), scale, ws.attentionScratch.pointer)
                 }
             }
