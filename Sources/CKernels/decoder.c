@@ -165,7 +165,27 @@ typedef struct {
     float scale;
     float *scratch;
     int64_t scratch_per_thread;
+    // Steering (NULL: plain attention): per query row and head, the controller's K + 1 slot
+    // probabilities (slots + (row * heads + h) * (window + 1)) and its weight alpha.
+    const float *slots, *alpha;
+    int64_t window;
 } causal_ctx;
+
+// Mixes a controller's distribution into one softmaxed row p of `seen` positions (the query sits
+// at t = seen - 1): slot i < window is position t - i, slot `window` the positions before the
+// window, which keep their plain proportions (docs/attention-controller.md).
+static void steer_row(const recur_f32_ops *ops, float *p, int64_t seen, const float *q, int64_t window, float alpha) {
+    const int64_t t = seen - 1, first = seen > window ? seen - window : 0;
+    float reversed[RECUR_STEER_MAX_WINDOW];
+    for (int64_t j = first; j <= t; j++) reversed[j - first] = q[t - j];
+    float before = 0.0f;
+    for (int64_t j = 0; j < first; j++) before += p[j];
+    ops->axpby(p + first, reversed, seen - first, 1.0f - alpha, alpha);
+    if (first > 0) {
+        const float keep = 1.0f - alpha;
+        ops->scale(p, before > 0.0f ? keep + alpha * q[window] / before : keep, first);
+    }
+}
 
 static void causal_body(void *p, int64_t i0, int64_t i1, int thread) {
     const causal_ctx *c = p;
@@ -187,6 +207,11 @@ static void causal_body(void *p, int64_t i0, int64_t i1, int thread) {
             const int64_t seen = c->pos0 + q0 + i + 1;
             c->ops->softmax(row, 1, seen);
             if (seen < keys) memset(row + seen, 0, (size_t)(keys - seen) * sizeof(float));
+            if (c->slots) {
+                const int64_t at = (q0 + i) * c->heads + h;
+                // alpha 0 leaves the plain row untouched: the same bits as unsteered attention.
+                if (c->alpha[at] != 0.0f) steer_row(c->ops, row, seen, c->slots + at * (c->window + 1), c->window, c->alpha[at]);
+            }
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)c->head_dim, (int)keys,
                     1.0f, s, (int)keys, v, (int)c->kv_stride, 0.0f,
@@ -298,7 +323,17 @@ int recur_f32_causal_attention(const float *q, int64_t q_stride, const float *k,
                                int64_t kv_stride, float *out, int64_t out_stride, int64_t n,
                                int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim,
                                float scale, float *scratch) {
+    return recur_f32_steered_attention(q, q_stride, k, v, kv_stride, out, out_stride, n, pos0, heads,
+                                       kv_heads, head_dim, scale, scratch, NULL, NULL, 0);
+}
+
+int recur_f32_steered_attention(const float *q, int64_t q_stride, const float *k, const float *v,
+                                int64_t kv_stride, float *out, int64_t out_stride, int64_t n,
+                                int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                                float scale, float *scratch, const float *slots, const float *alpha,
+                                int64_t window) {
     if (n <= 0) return 0;
+    if (slots && (!alpha || window < 1 || window > RECUR_STEER_MAX_WINDOW)) return -1;
     if (heads <= 0 || kv_heads <= 0 || heads % kv_heads || head_dim <= 0 || pos0 < 0) return -1;
     // Every row must hold its heads (OpenBLAS would refuse a smaller leading dimension and leave
     // the output unwritten).
@@ -309,7 +344,8 @@ int recur_f32_causal_attention(const float *q, int64_t q_stride, const float *k,
                     .q_stride = q_stride, .kv_stride = kv_stride, .out_stride = out_stride,
                     .n = n, .pos0 = pos0, .heads = heads, .group = heads / kv_heads,
                     .head_dim = head_dim, .blocks = blocks, .scale = scale, .scratch = scratch,
-                    .scratch_per_thread = recur_f32_causal_attention_scratch(n, pos0 + n)};
+                    .scratch_per_thread = recur_f32_causal_attention_scratch(n, pos0 + n),
+                    .slots = slots, .alpha = alpha, .window = window};
     const int64_t keys = pos0 + n;
     recur_parallel_for(heads * blocks, 4 * head_dim * keys * (n < RECUR_CAUSAL_BLOCK ? n : RECUR_CAUSAL_BLOCK),
                        causal_body, &c);

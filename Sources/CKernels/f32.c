@@ -33,6 +33,13 @@ static void scale_copy_scalar(const float *x, float s, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] * s;
 }
 
+static void axpby_scalar(float *y, const float *x, int64_t n, float a, float b) {
+    for (int64_t i = 0; i < n; i++) {
+        const float ay = a * y[i], bx = b * x[i];
+        y[i] = ay + bx;
+    }
+}
+
 // 1/sqrt(mean + eps) as torch.rsqrt computes it in float32: a rounded sqrt, then a rounded divide.
 static float rms_inverse(float mean, float eps) { return 1.0f / sqrtf(mean + eps); }
 
@@ -192,6 +199,7 @@ const recur_f32_ops recur_f32_ops_scalar = {
     .add_row = add_row_scalar,
     .scale = scale_scalar,
     .scale_copy = scale_copy_scalar,
+    .axpby = axpby_scalar,
     .rms_norm = rms_norm_scalar,
     .add_rms_norm = add_rms_norm_scalar,
     .swiglu = swiglu_scalar,

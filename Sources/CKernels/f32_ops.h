@@ -44,6 +44,8 @@ typedef struct {
     void (*scale)(float *x, float s, int64_t n);
     // y[i] = x[i] * s (the embedding row copy).
     void (*scale_copy)(const float *x, float s, float *y, int64_t n);
+    // y[i] = a * y[i] + b * x[i], two products then one sum (no FMA), so every tier rounds alike.
+    void (*axpby)(float *y, const float *x, int64_t n, float a, float b);
     void (*rms_norm)(float *x, int64_t rows, int64_t dim, float eps);
     void (*add_rms_norm)(float *x, const float *residual, int64_t rows, int64_t dim, float eps);
     void (*swiglu)(const float *gate_up, float *out, int64_t rows, int64_t inter);

@@ -89,11 +89,13 @@ struct Generate: ParsableCommand {
 
     @Flag(name: .customLong("check-tensors"), help: "Look through every tensor for NaN and infinity before running (as llama.cpp's --check-tensors).")
     var checkTensors = false
+    @OptionGroup(title: "Attention controller") var steering: SteeringOptions
 
     func run() throws {
         let text = try promptText()
         let model = try self.model ?? DefaultModel.path(DefaultModel.languageFileName)
-        let session = try Session(path: model, threads: sampling.threads, checkTensors: checkTensors)
+        let session = try Session(path: model, threads: sampling.threads, checkTensors: checkTensors,
+                                  controller: steering.controller, alphaMax: steering.alphaMax)
         guard let language = session.languageModel else {
             throw CLIError("\(model) is a puzzle model ('\(session.description.architecture)'): use `recur solve`")
         }
@@ -136,6 +138,7 @@ struct Generate: ParsableCommand {
                 object["act_steps"] = result.actSteps
                 object["max_steps"] = stepCap
             }
+            if steering.controller != nil { object["gate_alpha"] = steering.generatedAlphas(result, context: generator.context).map { $0.map(Double.init) } }
             out.write(Data((try JSONOutput.line(object) + "\n").utf8))
         } else {
             out.write(Data("\n".utf8))
@@ -151,6 +154,9 @@ struct Generate: ParsableCommand {
         report += String(format: "memory: resident %.1f MiB, peak %.1f MiB (model file %.1f MiB, KV cache reserved %.1f MiB)\n",
                          Double(resident) / 1_048_576, peak,
                          Double(language.model.file.fileSize) / 1_048_576, Double(generator.context.cacheBytes) / 1_048_576)
+        if steering.showGate, let controller = language.model.controller {
+            report += steering.gateTable(result, context: generator.context, controller: controller, tokenizer: language.tokenizer)
+        }
         if let table = generator.context.profile?.table(peak: MachinePeak.int8GOPS(threads: sampling.threads)) { report += "time per operation:\n" + table + "\n" }
         FileHandle.standardError.write(Data(report.utf8))
     }
@@ -201,4 +207,41 @@ func firstInvalidUTF8Offset(_ data: Data) -> Int {
         i += length
     }
     return bytes.count
+}
+
+/// `--controller`, `--alpha-max` and `--show-gate`: an attention controller steering the model
+/// (docs/attention-controller.md).
+struct SteeringOptions: ParsableArguments {
+    @Option(name: .customLong("controller"), help: "An attention controller GGUF (general.architecture attn_controller) to steer the model's attention.")
+    var controller: String?
+    @Option(name: .customLong("alpha-max"), parsing: .unconditional, help: "The gate's ceiling, in [0, 1] (default: the controller file's); 0 runs the plain model.")
+    var alphaMax: Float?
+    @Flag(name: .customLong("show-gate"), help: "Print the gate's alpha per generated token and controlled layer to stderr.")
+    var showGate = false
+
+    func validate() throws {
+        if let alphaMax, !(alphaMax >= 0 && alphaMax <= 1) { throw ValidationError("--alpha-max must lie in [0, 1], got \(alphaMax)") }
+        if controller == nil && (alphaMax != nil || showGate) { throw ValidationError("--alpha-max and --show-gate need --controller FILE") }
+    }
+
+    /// The alphas of the forward step that gave each generated token its logits: the prompt's
+    /// last token for the first, then each generated token for the next.
+    func generatedAlphas(_ result: GenerationResult, context: DecoderContext) -> [[Float]] {
+        let first = result.promptTokens.count - 1
+        return result.tokens.indices.compactMap { i in
+            let at = first + i
+            return at < context.gateAlphas.count ? context.gateAlphas[at] : nil
+        }
+    }
+
+    func gateTable(_ result: GenerationResult, context: DecoderContext, controller: AttentionController, tokenizer: Tokenizer) -> String {
+        var out = "gate alpha per generated token (layers " + controller.layers.map(String.init).joined(separator: ", ")
+            + String(format: "; alpha_max %.3f):\n", controller.alphaMax)
+        for (token, alphas) in zip(result.tokens, generatedAlphas(result, context: context)) {
+            let piece = String(decoding: tokenizer.piece(token, special: true), as: UTF8.self)
+            let shown = piece.debugDescription
+            out += String(format: "%6d %-16@ ", Int(token), shown as NSString) + alphas.map { String(format: "%.3f", $0) }.joined(separator: " ") + "\n"
+        }
+        return out
+    }
 }

@@ -179,16 +179,6 @@ int recur_f32_rope_positions(float *x, int64_t rows, int64_t heads, int64_t head
 double recur_probe_int8_gops(recur_isa isa, int threads, double seconds);
 double recur_probe_read_gbs(int64_t bytes_per_thread, int threads, double seconds);
 
-// Causal multi-head attention (GQA) of n new queries against a KV cache.
-// q: row i (the token at position pos0 + i) at q + i * q_stride, heads x head_dim.
-// k, v: the cache, row j (position j) at k + j * kv_stride, kv_heads x head_dim; rows
-// 0 .. pos0 + n - 1 must be filled (the new tokens' keys and values included).
-// out: row i at out + i * out_stride, heads x head_dim. Query i sees keys 0 .. pos0 + i.
-// scratch: recur_f32_causal_attention_scratch(n, pos0 + n) * recur_get_num_threads() floats.
-// Returns -1 (nothing written) if heads is not a multiple of kv_heads, a size is invalid, or a
-// stride is below its row's width (heads x head_dim for q and out, kv_heads x head_dim for k, v).
-// A masked position's value still enters the product with weight 0, so a NaN in a value row a
-// query cannot see makes that query NaN (as llama.cpp's non-flash attention does).
 // Multi-head attention of m queries over a fixed bank of `slots` keys and values, no mask (a
 // recursive LM's memory read). q: row i at q + i * q_stride, heads x head_dim; out likewise.
 // k, v: head-major, head h's slots x head_dim panel at k + h * slots * head_dim, read once per
@@ -203,11 +193,36 @@ int recur_f16_bank_attention(const float *q, int64_t q_stride, const uint16_t *k
                              int64_t slots, float *out, int64_t out_stride, int64_t m, int64_t heads,
                              int64_t head_dim, float scale, float *scratch);
 
+// Causal multi-head attention (GQA) of n new queries against a KV cache.
+// q: row i (the token at position pos0 + i) at q + i * q_stride, heads x head_dim.
+// k, v: the cache, row j (position j) at k + j * kv_stride, kv_heads x head_dim; rows
+// 0 .. pos0 + n - 1 must be filled (the new tokens' keys and values included).
+// out: row i at out + i * out_stride, heads x head_dim. Query i sees keys 0 .. pos0 + i.
+// scratch: recur_f32_causal_attention_scratch(n, pos0 + n) * recur_get_num_threads() floats.
+// Returns -1 (nothing written) if heads is not a multiple of kv_heads, a size is invalid, or a
+// stride is below its row's width (heads x head_dim for q and out, kv_heads x head_dim for k, v).
+// A masked position's value still enters the product with weight 0, so a NaN in a value row a
+// query cannot see makes that query NaN (as llama.cpp's non-flash attention does).
 int64_t recur_f32_causal_attention_scratch(int64_t n, int64_t keys);
 int recur_f32_causal_attention(const float *q, int64_t q_stride, const float *k, const float *v,
                                int64_t kv_stride, float *out, int64_t out_stride, int64_t n,
                                int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim,
                                float scale, float *scratch);
+
+// Causal attention steered by an attention controller (docs/attention-controller.md): after the
+// softmax of query i and head h, with a = alpha[i * heads + h] != 0 and s = slots + (i * heads
+// + h) * (window + 1) (slot j < window is position pos0 + i - j, slot `window` every position
+// before the window), p becomes (1 - a) p + a s on the window and p (1 - a + a s[window] / S)
+// before it (S: the plain mass there; (1 - a) p when S is 0). alpha 0 gives the plain row bit for
+// bit. Every tier mixes with the same operations in the same order. Arguments and scratch as
+// recur_f32_causal_attention; slots NULL is plain attention. Returns -1 (nothing written) for a
+// window outside 1 ... RECUR_STEER_MAX_WINDOW or alpha NULL with slots given.
+#define RECUR_STEER_MAX_WINDOW 1024
+int recur_f32_steered_attention(const float *q, int64_t q_stride, const float *k, const float *v,
+                                int64_t kv_stride, float *out, int64_t out_stride, int64_t n,
+                                int64_t pos0, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                                float scale, float *scratch, const float *slots, const float *alpha,
+                                int64_t window);
 
 #ifdef __cplusplus
 }

@@ -29,7 +29,12 @@ public final class DecoderContext: @unchecked Sendable {
         self.contextSize = contextSize
         cache = try model.makeCache(capacity: contextSize)
         ws = DecoderWorkspace(model: model, contextSize: contextSize, maxBatch: maxBatch, threads: threads)
+        ws.steering?.record = true
     }
+
+    /// With an attention controller attached: the gate's alpha of every controlled layer
+    /// (`controller.layers` order) when the token at each position was fed; empty without one.
+    public private(set) var gateAlphas: [[Float]] = []
 
     /// Bytes reserved for keys and values (touched only as the context fills).
     public var cacheBytes: Int { cache.reservedBytes }
@@ -50,6 +55,7 @@ public final class DecoderContext: @unchecked Sendable {
     public func truncate(to count: Int) {
         cache.truncate(to: count)
         tokens.removeLast(max(0, tokens.count - cache.count))
+        gateAlphas.removeLast(max(0, gateAlphas.count - tokens.count))
     }
 
     /// Keeps the longest prefix of the cache that `prompt` starts with (leaving at least the
@@ -79,6 +85,7 @@ public final class DecoderContext: @unchecked Sendable {
         recur_set_num_threads(Int32(ws.threads))
         model.forward(new[...], cache: cache, ws: ws, allLogits: false)
         tokens += new
+        if let steering = ws.steering { gateAlphas += steering.drain() }
         return UnsafeBufferPointer(start: ws.logits.pointer, count: model.vocabSize)
     }
 
@@ -91,6 +98,7 @@ public final class DecoderContext: @unchecked Sendable {
         recur_set_num_threads(Int32(ws.threads))
         model.forward(new[...], cache: cache, ws: ws, allLogits: true)
         tokens += new
+        if let steering = ws.steering { gateAlphas += steering.drain() }
         return Array(UnsafeBufferPointer(start: ws.logits.pointer, count: new.count * model.vocabSize))
     }
 }

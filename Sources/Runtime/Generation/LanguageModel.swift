@@ -8,12 +8,13 @@ public final class LanguageModel: @unchecked Sendable {
     /// Why the file's template could not be used, when it has one Recur cannot render.
     public let chatTemplateError: String?
 
-    public convenience init(path: String) throws {
-        try self.init(file: GGUFFile(path: path))
+    public convenience init(path: String, controller: String? = nil, alphaMax: Float? = nil) throws {
+        try self.init(file: GGUFFile(path: path), controller: controller, alphaMax: alphaMax)
     }
 
-    public init(file: GGUFFile) throws {
-        model = try CausalModel(file: file)
+    /// `controller`: an attention controller file to attach (`CausalModel.init`).
+    public init(file: GGUFFile, controller: String? = nil, alphaMax: Float? = nil) throws {
+        model = try CausalModel(file: file, controller: controller, alphaMax: alphaMax)
         tokenizer = try Tokenizer(file: file)
         guard tokenizer.count == model.vocabSize else {
             throw ModelError.badMetadata(file: file.path, detail: "the tokenizer has \(tokenizer.count) tokens, the model's vocabulary \(model.vocabSize)")

@@ -29,6 +29,8 @@ public final class CausalModel: @unchecked Sendable {
     /// What a recursive language model adds (per-token ACT steps, Q-head, memory bank); nil for
     /// a flat decoder.
     let recursion: Recursion?
+    /// The attention controller attached at load (`--controller`), if any.
+    public let controller: AttentionController?
 
     public var path: String { file.path }
     public var hiddenSize: Int { description.hiddenSize }
@@ -47,11 +49,13 @@ public final class CausalModel: @unchecked Sendable {
     /// Floats of keys (or of values) one position stores in one virtual layer.
     var kvWidth: Int { attention.kvHeads * attention.headDim }
 
-    public convenience init(path: String) throws {
-        try self.init(file: GGUFFile(path: path))
+    public convenience init(path: String, controller: String? = nil, alphaMax: Float? = nil) throws {
+        try self.init(file: GGUFFile(path: path), controller: controller, alphaMax: alphaMax)
     }
 
-    public init(file: GGUFFile) throws {
+    /// `controller`: a companion GGUF whose attention controller steers this model
+    /// (docs/attention-controller.md); `alphaMax` overrides its gate's ceiling.
+    public init(file: GGUFFile, controller: String? = nil, alphaMax: Float? = nil) throws {
         let d = try ModelFamilies.describe(file)
         guard d.isCausal else {
             throw ModelError.badMetadata(file: file.path, detail: "'\(d.architecture)' is not a causal language model (use `recur solve`)")
@@ -88,11 +92,20 @@ public final class CausalModel: @unchecked Sendable {
         output = try loader.linear(d.tiedOutput ? "token_embd" : "output", out: d.vocabSize, in: d.hiddenSize)
         let stepLayers = passes.reduce(0) { $0 + (stacks[$1.stack]?.count ?? 0) }
         recursion = try d.halting.map { try Recursion(file: file, description: d, halting: $0, loader: loader, stepLayers: stepLayers) }
+        if controller == nil, alphaMax != nil { throw ModelError.badInput("--alpha-max needs a controller (--controller FILE)") }
+        self.controller = try controller.map { try AttentionController(path: $0, model: d, alphaMax: alphaMax) }
+    }
+
+    /// The controller for block `layer` of a pass, if it steers that layer.
+    private func steer(_ layer: Int) -> AttentionController? {
+        guard let controller, controller.steps[layer] != nil else { return nil }
+        return controller
     }
 
     /// Activation scratch bytes the largest linear needs at `rows` rows.
     func quantScratchBytes(rows: Int) -> Int {
         let linears = [output] + stacks.values.flatMap { $0.flatMap(\.linears) } + (recursion?.memory.map { [$0.query, $0.output] } ?? [])
+            + (controller?.linears ?? [])
         return linears.map { $0.scratchBytes(rows: rows) }.max() ?? 0
     }
 
@@ -148,11 +161,12 @@ public final class CausalModel: @unchecked Sendable {
         var layer = 0
         for pass in passes {
             for block in stacks[pass.stack]! {
-                block.forward(h, rows: n, runs: runs, layer: layer, attention: attention, ws: ws)
+                block.forward(h, rows: n, runs: runs, layer: layer, attention: attention, ws: ws, steer: steer(layer))
                 layer += 1
             }
         }
         for cache in caches { cache.count += 1 }
+        ws.steering?.keep(rows: n)
         ws.time(.outputNorm) {
             if let outputNorm { outputNorm(h, ws.normed.pointer, rows: n) } else { ws.normed.pointer.update(from: h, count: n * hiddenSize) }
         }
@@ -168,11 +182,12 @@ public final class CausalModel: @unchecked Sendable {
         var layer = 0
         for pass in passes {
             for block in stacks[pass.stack]! {
-                block.forward(h, rows: n, runs: runs, layer: layer, attention: attention, ws: ws)
+                block.forward(h, rows: n, runs: runs, layer: layer, attention: attention, ws: ws, steer: steer(layer))
                 layer += 1
             }
         }
         cache.count = pos0 + n
+        ws.steering?.keep(rows: n)
         // The LM head: every row for teacher forcing, else only the prompt's last one.
         if head == .none { return }
         let rows = head == .all ? n : 1

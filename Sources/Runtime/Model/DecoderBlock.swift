@@ -103,9 +103,17 @@ final class DecoderBlock: @unchecked Sendable {
 
     /// Runs the block in place on the `n` rows of `h`; `runs` say where each row's keys and values
     /// go and which positions it sees (rows' positions for RoPE are in `ws.positions`).
-    func forward(_ h: UnsafeMutablePointer<Float>, rows n: Int, runs: [AttentionRun], layer: Int, attention a: AttentionSpec, ws: DecoderWorkspace) {
+    /// With `steer`, an attention controller of this layer mixes its prediction into the
+    /// attention (`AttentionController`).
+    func forward(_ h: UnsafeMutablePointer<Float>, rows n: Int, runs: [AttentionRun], layer: Int, attention a: AttentionSpec, ws: DecoderWorkspace,
+                 steer: AttentionController? = nil) {
         let qkvWidth = a.qkvWidth, qWidth = a.heads * a.headDim, kvWidth = a.kvHeads * a.headDim
-        ws.linear(.qkv, qkv, input(h, attentionNorm, rows: n, ws: ws), ws.qkv.pointer, rows: n)
+        let x = input(h, attentionNorm, rows: n, ws: ws)
+        ws.linear(.qkv, qkv, x, ws.qkv.pointer, rows: n)
+        let steering = steer.flatMap { c in ws.steering.map { (controller: c, scratch: $0) } }
+        if let steering {
+            steering.controller.evaluate(layer: layer, x, rows: n, positions: ws.positions, ws: ws, s: steering.scratch)
+        }
         if case let .rope(base, dims, layout) = a.positions {
             ws.time(.rope) {
                 let neox: Int32 = layout == .halves ? 1 : 0
@@ -126,10 +134,14 @@ final class DecoderBlock: @unchecked Sendable {
                 }
             }
             ws.time(.attention) {
-                recur_f32_causal_attention(ws.qkv.pointer + run.rows.lowerBound * qkvWidth, Int64(qkvWidth), keys, values, Int64(kvWidth),
-                                           ws.attention.pointer + run.rows.lowerBound * qWidth, Int64(qWidth),
-                                           Int64(run.rows.count), Int64(run.start), Int64(a.heads), Int64(a.kvHeads), Int64(a.headDim),
-                                           scale, ws.attentionScratch.pointer)
+                let first = run.rows.lowerBound
+                recur_f32_steered_attention(ws.qkv.pointer + first * qkvWidth, Int64(qkvWidth), keys, values, Int64(kvWidth),
+                                            ws.attention.pointer + first * qWidth, Int64(qWidth),
+                                            Int64(run.rows.count), Int64(run.start), Int64(a.heads), Int64(a.kvHeads), Int64(a.headDim),
+                                            scale, ws.attentionScratch.pointer,
+                                            steering.map { UnsafePointer($0.scratch.slots.pointer + first * $0.controller.slotsPerRow) },
+                                            steering.map { UnsafePointer($0.scratch.alpha.pointer + first * a.heads) },
+                                            Int64(steering?.controller.window ?? 0))
             }
         }
         ws.linear(.attentionOutput, attentionOutput, ws.attention.pointer, ws.projection.pointer, rows: n)

@@ -23,6 +23,8 @@ final class DecoderWorkspace: ForwardScratch, @unchecked Sendable {
     var profile: OpProfile?
     /// A recursive LM's per-row states and buffers; nil for a flat decoder.
     let recursive: RecursiveScratch?
+    /// An attached attention controller's buffers; nil without one.
+    let steering: SteeringScratch?
     /// How a recursive LM halts each token, and the most ACT steps it may run.
     var halting = HaltingPolicy.qHead
     var stepLimit = Int.max
@@ -52,6 +54,7 @@ final class DecoderWorkspace: ForwardScratch, @unchecked Sendable {
         quantScratch = RawBuffer(byteCount: model.quantScratchBytes(rows: rows))
         logits = FloatBuffer(count: d.vocabSize)
         recursive = model.recursion.map { RecursiveScratch(rows: rows, hidden: d.hiddenSize, head: $0.head) }
+        steering = model.controller.map { SteeringScratch(controller: $0, rows: rows) }
     }
 
     deinit { positions.deallocate() }

@@ -16,6 +16,7 @@ public final class OpProfile: @unchecked Sendable {
         case embedding, norm, kvStore, residual, outputNorm, outputHead
         // Recursive causal LMs.
         case memoryProjection, memoryRead, haltingHead
+        case controller, gate
 
         public var name: String {
             switch self {
@@ -43,6 +44,8 @@ public final class OpProfile: @unchecked Sendable {
             case .memoryProjection: return "memory q/output linear"
             case .memoryRead: return "memory bank read (attention over slots)"
             case .haltingHead: return "q-head (per token)"
+            case .controller: return "attention controller"
+            case .gate: return "controller gate"
             }
         }
     }

@@ -15,13 +15,20 @@ public final class Session: @unchecked Sendable {
 
     /// Opens `path`; the family registry (`general.architecture`) decides which kind it is.
     /// `checkTensors` first looks through every tensor for NaN and infinity (`TensorCheck`).
-    public init(path: String, threads: Int, checkTensors: Bool = false) throws {
+    /// `controller` attaches an attention controller to a language model (`alphaMax` overrides
+    /// its gate's ceiling).
+    public init(path: String, threads: Int, checkTensors: Bool = false, controller: String? = nil, alphaMax: Float? = nil) throws {
         let file = try GGUFFile(path: path)
         if checkTensors { try TensorCheck.require(file) }
         let description = try ModelFamilies.describe(file)
         self.path = path
         self.threads = threads
-        model = description.isCausal ? .language(try LanguageModel(file: file)) : .puzzle(try RecursiveModel(file: file))
+        if description.isCausal {
+            model = .language(try LanguageModel(file: file, controller: controller, alphaMax: alphaMax))
+        } else {
+            guard controller == nil else { throw ModelError.badInput("\(path) is a puzzle model: attention controllers steer language models") }
+            model = .puzzle(try RecursiveModel(file: file))
+        }
     }
 
     public var description: ModelDescription {

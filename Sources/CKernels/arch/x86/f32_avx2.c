@@ -50,6 +50,19 @@ static T void scale_copy_avx2(const float *x, float s, float *y, int64_t n) {
 
 static T void scale_avx2(float *x, float s, int64_t n) { scale_copy_avx2(x, s, x, n); }
 
+static T void axpby_avx2(float *y, const float *x, int64_t n, float a, float b) {
+    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_mul_ps(va, _mm256_loadu_ps(y + i)),
+                                              _mm256_mul_ps(vb, _mm256_loadu_ps(x + i))));
+    if (i < n) {
+        const __m256i m = recur_mask8(n - i);
+        _mm256_maskstore_ps(y + i, m, _mm256_add_ps(_mm256_mul_ps(va, _mm256_maskload_ps(y + i, m)),
+                                                    _mm256_mul_ps(vb, _mm256_maskload_ps(x + i, m))));
+    }
+}
+
 static T float sum_squares(const float *v, int64_t n) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t i = 0;
@@ -267,6 +280,7 @@ const recur_f32_ops recur_f32_ops_avx2 = {
     .add_row = add_row_avx2,
     .scale = scale_avx2,
     .scale_copy = scale_copy_avx2,
+    .axpby = axpby_avx2,
     .rms_norm = rms_norm_avx2,
     .add_rms_norm = add_rms_norm_avx2,
     .swiglu = swiglu_avx2,

@@ -34,6 +34,15 @@ static T void scale_copy_avx512(const float *x, float s, float *y, int64_t n) {
 
 static T void scale_avx512(float *x, float s, int64_t n) { scale_copy_avx512(x, s, x, n); }
 
+static T void axpby_avx512(float *y, const float *x, int64_t n, float a, float b) {
+    const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = recur_mask16(n - i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, y + i)),
+                                                      _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m, x + i))));
+    }
+}
+
 static T float sum_squares(const float *v, int64_t n) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t i = 0;
@@ -202,6 +211,7 @@ const recur_f32_ops recur_f32_ops_avx512 = {
     .add_row = add_row_avx512,
     .scale = scale_avx512,
     .scale_copy = scale_copy_avx512,
+    .axpby = axpby_avx512,
     .rms_norm = rms_norm_avx512,
     .add_rms_norm = add_rms_norm_avx512,
     .swiglu = swiglu_avx512,
