@@ -240,7 +240,8 @@ struct SteeringOptions: ParsableArguments {
         for (token, alphas) in zip(result.tokens, generatedAlphas(result, context: context)) {
             let piece = String(decoding: tokenizer.piece(token, special: true), as: UTF8.self)
             let shown = piece.debugDescription
-            out += String(format: "%6d %-16@ ", Int(token), shown as NSString) + alphas.map { String(format: "%.3f", $0) }.joined(separator: " ") + "\n"
+            let padded = shown.count < 16 ? shown + String(repeating: " ", count: 16 - shown.count) : shown
+            out += String(format: "%6d ", Int(token)) + padded + " " + alphas.map { String(format: "%.3f", $0) }.joined(separator: " ") + "\n"
         }
         return out
     }
