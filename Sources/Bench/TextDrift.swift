@@ -42,6 +42,12 @@ public enum TextDrift {
         public var logits: [[Float]]
         public var steps: [Int32]
         public var vocab: Int
+
+        public init(logits: [[Float]], steps: [Int32], vocab: Int) {
+            self.logits = logits
+            self.steps = steps
+            self.vocab = vocab
+        }
     }
 
     public static func run(_ model: CausalModel, tokens: [Int32], window: Int, threads: Int, policy: HaltingPolicy,
