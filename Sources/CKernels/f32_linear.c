@@ -77,3 +77,19 @@ void recur_f32_linear_bias(const float *x, const float *w, const float *bias, fl
     for (int64_t i = 0; i < m; i++) memcpy(y + i * n, bias, (size_t)n * sizeof(float));
     gemm_nt_accumulate(x, w, y, m, n, k);
 }
+
+// ---------------------------------------------------------------------------------------------
+// General single-call GEMM (the rule-latent model's backward pass: dX = dY W, dW-free products).
+
+int recur_f32_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                   int64_t ldc) {
+    if (m < 0 || n < 0 || k < 0) return -1;
+    if (m == 0 || n == 0) return 0;
+    if (m > INT_MAX || n > INT_MAX || k > INT_MAX || lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX) return -1;
+    if (lda < (trans_a ? m : k) || ldb < (trans_b ? k : n) || ldc < n) return -1;
+    recur_blas_single_threaded();
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+    return 0;
+}

@@ -611,7 +611,7 @@ def main(argv=None):
     p = sub.add_parser("train"); p.add_argument("--logs", required=True); p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0); p.add_argument("--alpha-max", type=float, default=1.0)
     p.add_argument("--C", type=int, default=512); p.add_argument("--G", type=int, default=64)
-    p.add_argument("--epochs", type=int, default=30); p.add_argument("--gate-epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=8); p.add_argument("--gate-epochs", type=int, default=20)
     p.add_argument("--batch", type=int, default=256); p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--gate-lr", type=float, default=1e-3); p.add_argument("--mse-weight", type=float, default=1.0)
     p.add_argument("--val-frac", type=float, default=0.1)

@@ -75,6 +75,13 @@ void recur_f32_linear(const float *x, const float *w, float *y, int64_t m, int64
 void recur_f32_linear_bias(const float *x, const float *w, const float *bias, float *y,
                            int64_t m, int64_t n, int64_t k);
 
+// C[m, n] = alpha * op(A) op(B) + beta * C, row-major, op(A) = A^T when trans_a (A stored [k, m])
+// and likewise for B: one single-threaded cblas_sgemm (the same bits at any thread count).
+// Returns -1 (nothing written) for a negative size or a leading dimension below its row width.
+int recur_f32_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                   int64_t ldc);
+
 // y[i] = a[i] + b[i]
 void recur_f32_add(const float *a, const float *b, float *y, int64_t n);
 // y[r, :] = a[r, :] + b[:] (b broadcast over rows)

@@ -102,18 +102,26 @@ public struct AttentionSpec: Sendable, Equatable {
     public var kvHeads: Int
     public var headDim: Int
     public var projection: Projection
-    /// Q, K and V biases (Qwen2).
+    /// Q, K and V biases (Qwen2; with `outputBias`, every projection of an encoder such as UZR's).
     public var biases: Bool
+    public var outputBias: Bool
     public var positions: PositionSpec
+    /// A prefix-LM mask over a fixed layout: the first `prefixLength` positions see each other
+    /// (and nothing after); every later position sees the prefix and the positions up to its own
+    /// (the rule-latent model's input and teacher-forced output). Nil: no such mask.
+    public var prefixLength: Int?
 
-    public init(causal: Bool, heads: Int, kvHeads: Int, headDim: Int, projection: Projection, biases: Bool, positions: PositionSpec) {
+    public init(causal: Bool, heads: Int, kvHeads: Int, headDim: Int, projection: Projection, biases: Bool, positions: PositionSpec,
+                outputBias: Bool = false, prefixLength: Int? = nil) {
         self.causal = causal
         self.heads = heads
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.projection = projection
         self.biases = biases
+        self.outputBias = outputBias
         self.positions = positions
+        self.prefixLength = prefixLength
     }
 
     /// Width of the joined projection: queries, then keys, then values.
@@ -133,6 +141,13 @@ public enum ChannelMLP: String, Sendable {
     case relu
 }
 
+/// A block's modulation by a latent vector the caller supplies.
+public enum Modulation: Sendable, Equatable {
+    /// FiLM after the block: `h = h * (1 + gamma(z)) + beta(z)`, gamma and beta linear (with
+    /// bias) in a latent z of `latent` floats (`film_gamma`, `film_beta` tensors).
+    case film(latent: Int)
+}
+
 /// One block's parts, shared by every block of a stack.
 public struct BlockSpec: Sendable, Equatable {
     public var norm: NormSpec
@@ -140,13 +155,19 @@ public struct BlockSpec: Sendable, Equatable {
     public var mixer: TokenMixer
     public var mlp: ChannelMLP
     public var mlpWidth: Int
+    /// Biases on the MLP's linears (encoders such as UZR's; the SwiGLU families have none).
+    public var mlpBiases: Bool
+    public var modulation: Modulation?
 
-    public init(norm: NormSpec, placement: NormPlacement, mixer: TokenMixer, mlp: ChannelMLP, mlpWidth: Int) {
+    public init(norm: NormSpec, placement: NormPlacement, mixer: TokenMixer, mlp: ChannelMLP, mlpWidth: Int,
+                mlpBiases: Bool = false, modulation: Modulation? = nil) {
         self.norm = norm
         self.placement = placement
         self.mixer = mixer
         self.mlp = mlp
         self.mlpWidth = mlpWidth
+        self.mlpBiases = mlpBiases
+        self.modulation = modulation
     }
 }
 

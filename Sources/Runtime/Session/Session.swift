@@ -25,6 +25,8 @@ public final class Session: @unchecked Sendable {
         self.threads = threads
         if description.isCausal {
             model = .language(try LanguageModel(file: file, controller: controller, alphaMax: alphaMax))
+        } else if description.architecture == "uzr" {
+            throw ModelError.badInput("\(path) is a rule-latent model ('uzr'): use `recur rules`")
         } else {
             guard controller == nil else { throw ModelError.badInput("\(path) is a puzzle model: attention controllers steer language models") }
             model = .puzzle(try RecursiveModel(file: file))

@@ -1,0 +1,120 @@
+import Foundation
+
+/// How z is fitted (docs/rule-latent.md): Adam on z with an L1 proximal step, an L2 penalty;
+/// in sessions, the confidence gate and the z_slow update rate; memory retrieval and size.
+public struct RuleFitSettings: Sendable, Equatable {
+    public var learningRate: Float = 0.1
+    public var steps = 20
+    public var l1: Float = 1e-3
+    public var l2: Float = 1e-3
+    public var gate: Float = 0.6
+    public var eta: Float = 0.5
+    public var retrieve: Float = 0.9
+    public var replay = 2
+    public var capacity = 1024
+
+    public init() {}
+
+    /// The file's `uzr.fit.*` values where present.
+    init(file: GGUFFile) {
+        func f(_ key: String) -> Float? { file.value("uzr.fit.\(key)")?.double.map(Float.init) }
+        func i(_ key: String) -> Int? { file.value("uzr.fit.\(key)")?.int }
+        if let v = f("lr") { learningRate = v }
+        if let v = i("steps") { steps = v }
+        if let v = f("l1") { l1 = v }
+        if let v = f("l2") { l2 = v }
+        if let v = f("gate") { gate = v }
+        if let v = f("eta") { eta = v }
+        if let v = f("retrieve") { retrieve = v }
+        if let v = i("replay") { replay = v }
+        if let v = i("capacity") { capacity = v }
+    }
+}
+
+/// One example or query pair of bytes.
+public struct RulePair: Sendable, Equatable {
+    public var input: [UInt8]
+    public var output: [UInt8]
+
+    public init(input: [UInt8], output: [UInt8]) {
+        self.input = input
+        self.output = output
+    }
+}
+
+/// The result of fitting z on a context.
+public struct RuleFitResult: Sendable {
+    /// The fitted part (z_fast in a session; z itself alone).
+    public var z: [Float]
+    /// The loss and its cross-entropy part at the fitted z.
+    public var loss: Float
+    public var crossEntropy: Float
+    /// exp(-crossEntropy).
+    public var confidence: Float { expf(-crossEntropy) }
+    /// Fraction of exactly-zero entries of `z`.
+    public var sparsity: Float { Float(z.filter { $0 == 0 }.count) / Float(max(z.count, 1)) }
+}
+
+/// Fits z on example pairs and answers queries with it, on the CPU.
+public final class RuleFitter: @unchecked Sendable {
+    public let model: RuleModel
+    public var settings: RuleFitSettings
+
+    public init(model: RuleModel, settings: RuleFitSettings? = nil) {
+        self.model = model
+        self.settings = settings ?? model.fitDefaults
+    }
+
+    /// Adam (as torch.optim.Adam) on `start` + `base`, optimizing `start` only, with the L1
+    /// prox after every step; the loss of the fitted latent.
+    public func fit(_ pairs: [RulePair], start: [Float]? = nil, base: [Float]? = nil) throws -> RuleFitResult {
+        guard !pairs.isEmpty else { throw ModelError.badInput("no examples to fit z on: the context needs at least one input/output pair") }
+        let k = model.latent
+        let base = base ?? [Float](repeating: 0, count: k)
+        var z = start ?? [Float](repeating: 0, count: k)
+        guard z.count == k, base.count == k else { throw ModelError.badInput("z has \(z.count) values, the model's latent has \(k)") }
+        var tokens: [Int32] = [], targets: [Int32] = []
+        for p in pairs {
+            let s = try model.sequence(input: p.input, output: p.output)
+            tokens += s.tokens
+            targets += s.targets
+        }
+        let tape = RuleTape(model: model, pairs: pairs.count)
+        var m = [Float](repeating: 0, count: k), v = m
+        let beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, lr = settings.learningRate
+        let threshold = lr * settings.l1
+        for step in 1...max(settings.steps, 1) where settings.steps > 0 {
+            let total = zip(z, base).map { $0 + $1 }
+            let g = try model.lossAndGradient(tokens: tokens, targets: targets, z: total, l2: settings.l2, tape: tape).gradient
+            let bc1 = 1 - powf(beta1, Float(step)), bc2 = 1 - powf(beta2, Float(step))
+            for i in 0..<k {
+                m[i] = beta1 * m[i] + (1 - beta1) * g[i]
+                v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i]
+                let denom = v[i].squareRoot() / bc2.squareRoot() + eps
+                z[i] -= (lr / bc1) * (m[i] / denom)
+                // L1 prox: soft-threshold.
+                let a = abs(z[i]) - threshold
+                z[i] = a > 0 ? (z[i] < 0 ? -a : a) : 0
+            }
+        }
+        let final = try model.lossAndGradient(tokens: tokens, targets: targets, z: zip(z, base).map { $0 + $1 }, l2: settings.l2, tape: tape)
+        return RuleFitResult(z: z, loss: final.loss, crossEntropy: final.crossEntropy)
+    }
+
+    /// Greedy answer to `input` under latent `z`: output bytes one at a time until EOS or the
+    /// model's longest output.
+    public func answer(_ input: [UInt8], z: [Float]) throws -> [UInt8] {
+        var out: [UInt8] = []
+        let tape = RuleTape(model: model, pairs: 1)
+        while out.count < model.maxOutput {
+            let s = try model.sequence(input: input, output: out)
+            try model.forward(s.tokens, z: z, tape: tape)
+            let row = tape.logits.pointer + (model.prefix + out.count) * model.vocab
+            var best = 0
+            for i in 1..<model.vocab where row[i] > row[best] { best = i }
+            if best >= 256 { break }
+            out.append(UInt8(best))
+        }
+        return out
+    }
+}

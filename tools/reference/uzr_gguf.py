@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""The rule-latent model (docs/rule-latent.md) from a GGUF file, in PyTorch: the reference the
+runtime's forward pass, z gradient, fit and answers are checked against.
+
+    python3 tools/reference/uzr_gguf.py check --gguf FILE --pairs PAIRS.json --z Z.json \
+        [--queries Q.json] [--steps N --lr A --l1 B --l2 C] [--float64]
+
+PAIRS.json: [[input, output], ...] (strings); Z.json: [k floats]. Prints JSON: loss and ce at z,
+grad (d loss / d z by autograd), the fit from z (Adam + L1 prox, recur_reference.uzr.fit_z):
+fitted z, ce and loss, and the greedy answers to the queries under the fitted z. Exit 77 when
+torch or gguf is missing.
+"""
+import argparse
+import json
+import sys
+
+try:
+    import numpy as np
+    import torch
+    from gguf import GGUFReader, quants
+except ImportError as e:  # the tests skip on 77
+    print(f"needs torch, numpy and gguf: {e}", file=sys.stderr)
+    sys.exit(77)
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from recur_reference import uzr  # noqa: E402
+
+
+def load(path: str, dtype=torch.float32) -> uzr.UZR:
+    r = GGUFReader(path)
+
+    def field(key, default=None):
+        f = r.fields.get(key)
+        if f is None:
+            if default is None:
+                raise SystemExit(f"{path}: metadata key {key} missing")
+            return default
+        return f.contents()
+
+    if field("general.architecture") != "uzr":
+        raise SystemExit(f"{path}: not a uzr file")
+    cfg = uzr.UZRConfig(d=int(field("uzr.embedding_length")), heads=int(field("uzr.attention.head_count")),
+                        layers=int(field("uzr.block_count")), k=int(field("uzr.latent_length")),
+                        ffn=int(field("uzr.feed_forward_length")), activation=str(field("uzr.activation", "gelu")),
+                        max_in=int(field("uzr.max_input")), max_out=int(field("uzr.max_output")),
+                        eps=float(field("uzr.attention.layer_norm_epsilon", 1e-5)))
+    model = uzr.UZR(cfg)
+    state = {}
+    for t in r.tensors:
+        values = quants.dequantize(t.data, t.tensor_type)
+        shape = [int(x) for x in reversed(t.shape.tolist())]
+        state[t.name] = torch.from_numpy(np.array(values, dtype=np.float32).reshape(shape))
+    model.load_state_dict(state, strict=True)
+    return model.to(dtype).eval()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("check")
+    p.add_argument("--gguf", required=True)
+    p.add_argument("--pairs", required=True)
+    p.add_argument("--z", required=True)
+    p.add_argument("--queries", default=None)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--l1", type=float, default=1e-3)
+    p.add_argument("--l2", type=float, default=1e-3)
+    p.add_argument("--float64", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    dtype = torch.float64 if args.float64 else torch.float32
+    model = load(args.gguf, dtype)
+    pairs = [tuple(p) for p in json.load(open(args.pairs))]
+    z0 = torch.tensor(json.load(open(args.z)), dtype=dtype)
+    z = z0.clone().requires_grad_(True)
+    loss, ce = uzr.context_loss(model, pairs, z, l2=args.l2)
+    (grad,) = torch.autograd.grad(loss, z)
+    fit = uzr.fit_z(model, pairs, z0=z0, steps=args.steps, lr=args.lr, l1=args.l1, l2=args.l2)
+    queries = json.load(open(args.queries)) if args.queries else []
+    answers = [a.decode("latin-1") for a in uzr.answer(model, fit.z, queries)] if queries else []
+    print(json.dumps({"loss": float(loss), "ce": float(ce), "grad": grad.tolist(), "fit_z": fit.z.tolist(),
+                      "fit_ce": fit.ce, "fit_loss": fit.loss, "answers": answers}))
+
+
+if __name__ == "__main__":
+    main()
