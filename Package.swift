@@ -60,7 +60,9 @@ let package = Package(
         .target(name: "Tasks", dependencies: ["Runtime"]),
         .target(name: "Export", dependencies: ["CKernels", "Runtime", .product(name: "Yams", package: "Yams")]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .target(name: "Bench", dependencies: ["Export", "Runtime", "Tasks", "CKernels", "CSQLite"]),
+        // Recur's SQLite files (the bench history, the rule memory): versioned schemas with an application id.
+        .target(name: "Storage", dependencies: ["CSQLite"]),
+        .target(name: "Bench", dependencies: ["Export", "Runtime", "Tasks", "CKernels", "Storage"]),
         // The OpenAI-compatible HTTP server: engines that batch requests across sequences, routes, metrics.
         .target(
             name: "Serve",

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// Every benchmark run, in one SQLite file that several `recur bench` processes may write at once.
 ///
@@ -58,6 +59,8 @@ public final class HistoryStore {
         """,
     ]
     public static var latestVersion: Int { migrations.count }
+    static let schema = VersionedSchema(applicationID: applicationID, migrations: migrations, tables: ["runs", "measurements", "figures"],
+                                        kind: "Recur benchmark history", hint: "pass another --history file")
 
     public let path: String
     private let db: SQLiteDatabase
@@ -73,49 +76,11 @@ public final class HistoryStore {
     /// - Parameter version: schema version to migrate to; tests use lower ones to build old files.
     public init(path: String, migrateTo version: Int = HistoryStore.latestVersion) throws {
         self.path = path
-        let dir = URL(fileURLWithPath: path).deletingLastPathComponent()
-        do {
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        } catch {
-            throw HistoryError("\(dir.path): cannot create the folder for the history database: \(error.localizedDescription)")
-        }
-        db = try SQLiteDatabase(path: path)
-        try db.immediateTransaction { try migrate(to: min(max(version, 0), Self.latestVersion)) }
+        db = try Self.schema.open(path, migrateTo: version)
     }
 
     /// The schema version stored in the file.
     public func schemaVersion() throws -> Int { try db.intPragma("user_version") }
-
-    private func migrate(to target: Int) throws {
-        let version = try db.intPragma("user_version")
-        let app = try db.intPragma("application_id")
-        if version > Self.latestVersion {
-            throw HistoryError("\(path): history schema version \(version) is newer than this recur understands (\(Self.latestVersion)); use a newer recur or another --history file. The file was not changed")
-        }
-        if app != 0 && app != Self.applicationID {
-            throw HistoryError("\(path): an SQLite database of another program (application_id \(app)), not a Recur benchmark history; the file was not changed")
-        }
-        let tables = try tableNames()
-        if version == 0 {
-            if !tables.isEmpty {
-                throw HistoryError("\(path): an SQLite database with tables \(tables.sorted().joined(separator: ", ")) but no Recur schema version; not a Recur benchmark history, the file was not changed")
-            }
-        } else if app != Self.applicationID || !tables.isSuperset(of: ["runs", "measurements", "figures"]) {
-            throw HistoryError("\(path): SQLite user_version \(version) but not Recur's benchmark tables (found: \(tables.sorted().joined(separator: ", "))); the file was not changed")
-        }
-        guard version < target else { return }
-        for v in version..<target {
-            try db.execute(Self.migrations[v])
-            try db.execute("PRAGMA user_version = \(v + 1)")
-        }
-    }
-
-    private func tableNames() throws -> Set<String> {
-        let s = try db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        var names: Set<String> = []
-        while try s.step() { names.insert(s.text(0)) }
-        return names
-    }
 
     static let dateFormat: ISO8601DateFormatter = {
         let f = ISO8601DateFormatter()
