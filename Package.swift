@@ -63,6 +63,8 @@ let package = Package(
         // Recur's SQLite files (the bench history, the rule memory): versioned schemas with an application id.
         .target(name: "Storage", dependencies: ["CSQLite"]),
         .target(name: "Bench", dependencies: ["Export", "Runtime", "Tasks", "CKernels", "Storage"]),
+        // The rule-latent model's sessions: z_slow/z_fast and the sketch memory in SQLite.
+        .target(name: "Rules", dependencies: ["Runtime", "Storage"]),
         // The OpenAI-compatible HTTP server: engines that batch requests across sequences, routes, metrics.
         .target(
             name: "Serve",
@@ -78,14 +80,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "recur",
-            dependencies: ["Bench", "Export", "Runtime", "Serve", "Tasks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Bench", "Export", "Rules", "Runtime", "Serve", "Tasks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // libFuzzer targets for every reader (scripts/fuzz.sh builds them with the sanitizers).
         .executableTarget(name: "RecurFuzz", dependencies: ["Export", "Runtime", "Serve", "Tasks"]),
         // Helpers every test target shares (seeded random data, paths, the Python reference).
         .target(name: "TestSupport", dependencies: ["Runtime", "Bench"], path: "Tests/TestSupport"),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "Runtime", "Bench", "TestSupport"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Tasks", "Bench", "Runtime", "CKernels", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Tasks", "Bench", "Rules", "Runtime", "CKernels", "TestSupport"]),
         .testTarget(name: "ExportTests", dependencies: ["Tasks", "Bench", "Export", "Runtime", "TestSupport"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Tasks", "Bench", "Export", "Runtime", "TestSupport"]),
         .testTarget(name: "RecurCLITests", dependencies: ["Tasks", "Bench", "recur", "Runtime", "TestSupport"]),

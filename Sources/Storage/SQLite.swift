@@ -112,6 +112,7 @@ public final class SQLiteStatement {
             case .int(let x): rc = sqlite3_bind_int64(stmt, index, x)
             case .double(let x): rc = sqlite3_bind_double(stmt, index, x)
             case .text(let x): rc = sqlite3_bind_text(stmt, index, x, -1, recur_sqlite_transient())
+            case .blob(let x): rc = x.withUnsafeBytes { sqlite3_bind_blob(stmt, index, $0.baseAddress, Int32($0.count), recur_sqlite_transient()) }
             }
             guard rc == SQLITE_OK else { throw db.error("cannot bind value \(index)") }
         }
@@ -135,6 +136,11 @@ public final class SQLiteStatement {
     public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(stmt, column) }
     public func double(_ column: Int32) -> Double { sqlite3_column_double(stmt, column) }
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(stmt, column) == SQLITE_NULL }
+    public func blob(_ column: Int32) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(stmt, column))
+        guard count > 0, let p = sqlite3_column_blob(stmt, column) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: count))
+    }
     public func text(_ column: Int32) -> String {
         guard let p = sqlite3_column_text(stmt, column) else { return "" }
         return String(cString: p)
@@ -146,4 +152,5 @@ public enum SQLiteValue {
     case int(Int64)
     case double(Double)
     case text(String)
+    case blob([UInt8])
 }

@@ -44,11 +44,11 @@ public struct VersionedSchema: Sendable {
         let path = db.path
         let version = try db.intPragma("user_version")
         let app = try db.intPragma("application_id")
-        if version > latestVersion {
-            throw StorageError("\(path): \(kind) schema version \(version) is newer than this recur understands (\(latestVersion)); use a newer recur or \(hint.replacingOccurrences(of: "pass ", with: "")). The file was not changed")
-        }
         if app != 0 && app != applicationID {
             throw StorageError("\(path): an SQLite database of another program (application_id \(app)), not a \(kind); the file was not changed")
+        }
+        if version > latestVersion {
+            throw StorageError("\(path): \(kind) schema version \(version) is newer than this recur understands (\(latestVersion)); use a newer recur or \(hint.replacingOccurrences(of: "pass ", with: "")). The file was not changed")
         }
         let found = try Self.tableNames(db)
         if version == 0 {

@@ -16,10 +16,11 @@ enum ShippedFile {
 }
 
 /// The models `recur` uses when none is named: the Sudoku TRM for `solve`, the recursive
-/// language model for `generate` and `chat`.
+/// language model for `generate` and `chat`, the rule-latent model for `rules`.
 enum DefaultModel {
     static let fileName = "trm-sudoku-att-q8_0.gguf"
     static let languageFileName = "rlm-kjv-q8_0.gguf"
+    static let rulesFileName = "uzr-rules-f32.gguf"
 
     static func path(_ name: String = fileName) throws -> String {
         guard let file = ShippedFile.locate("models/\(name)") else {

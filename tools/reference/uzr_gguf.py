@@ -5,10 +5,15 @@ runtime's forward pass, z gradient, fit and answers are checked against.
     python3 tools/reference/uzr_gguf.py check --gguf FILE --pairs PAIRS.json --z Z.json \
         [--queries Q.json] [--steps N --lr A --l1 B --l2 C] [--float64]
 
-PAIRS.json: [[input, output], ...] (strings); Z.json: [k floats]. Prints JSON: loss and ce at z,
-grad (d loss / d z by autograd), the fit from z (Adam + L1 prox, recur_reference.uzr.fit_z):
-fitted z, ce and loss, and the greedy answers to the queries under the fitted z. Exit 77 when
-torch or gguf is missing.
+    python3 tools/reference/uzr_gguf.py session --gguf FILE --turns TURNS.jsonl [--steps N --gate G
+        --capacity C --replay R --seed S]
+
+check: PAIRS.json: [[input, output], ...] (strings); Z.json: [k floats]. Prints JSON: loss and ce
+at z, grad (d loss / d z by autograd), the fit from z (Adam + L1 prox, recur_reference.uzr.fit_z):
+fitted z, ce and loss, and the greedy answers to the queries under the fitted z.
+session: runs recur_reference.uzr.Session over the turns (JSON lines {"examples": [[x, y], ...],
+"queries": [x, ...]}) and prints one JSON line per turn (answers as Latin-1 strings, conf,
+z_slow_updated, retrieved, memory size, evicted id). Exit 77 when torch or gguf is missing.
 """
 import argparse
 import json
@@ -67,8 +72,30 @@ def main():
     p.add_argument("--l1", type=float, default=1e-3)
     p.add_argument("--l2", type=float, default=1e-3)
     p.add_argument("--float64", action="store_true")
+    p = sub.add_parser("session")
+    p.add_argument("--gguf", required=True)
+    p.add_argument("--turns", required=True)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--gate", type=float, default=0.6)
+    p.add_argument("--capacity", type=int, default=1024)
+    p.add_argument("--replay", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(2)
+    if args.cmd == "session":
+        model = load(args.gguf)
+        fit = uzr.FitConfig(steps=args.steps, lr=args.lr, gate=args.gate, capacity=args.capacity, replay=args.replay)
+        session = uzr.Session(model, fit, seed=args.seed)
+        for line in open(args.turns):
+            if not line.strip():
+                continue
+            t = json.loads(line)
+            r = session.turn([tuple(p) for p in t.get("examples", [])], t.get("queries", []))
+            print(json.dumps({"answers": [a.decode("latin-1") for a in r["answers"]], "conf": r["conf"],
+                              "z_slow_updated": r["z_slow_updated"], "retrieved": r["retrieved"],
+                              "memory": r["memory"], "evicted": r["evicted"]}))
+        return
     dtype = torch.float64 if args.float64 else torch.float32
     model = load(args.gguf, dtype)
     pairs = [tuple(p) for p in json.load(open(args.pairs))]

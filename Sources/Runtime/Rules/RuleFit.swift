@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// How z is fitted (docs/rule-latent.md): Adam on z with an L1 proximal step, an L2 penalty;
@@ -59,16 +60,20 @@ public struct RuleFitResult: Sendable {
 public final class RuleFitter: @unchecked Sendable {
     public let model: RuleModel
     public var settings: RuleFitSettings
+    /// Threads of the kernels (the fit's products are small: one or two is usually fastest).
+    public let threads: Int
 
-    public init(model: RuleModel, settings: RuleFitSettings? = nil) {
+    public init(model: RuleModel, settings: RuleFitSettings? = nil, threads: Int = 1) {
         self.model = model
         self.settings = settings ?? model.fitDefaults
+        self.threads = threads
     }
 
     /// Adam (as torch.optim.Adam) on `start` + `base`, optimizing `start` only, with the L1
     /// prox after every step; the loss of the fitted latent.
     public func fit(_ pairs: [RulePair], start: [Float]? = nil, base: [Float]? = nil) throws -> RuleFitResult {
         guard !pairs.isEmpty else { throw ModelError.badInput("no examples to fit z on: the context needs at least one input/output pair") }
+        recur_set_num_threads(Int32(threads))
         let k = model.latent
         let base = base ?? [Float](repeating: 0, count: k)
         var z = start ?? [Float](repeating: 0, count: k)
@@ -105,6 +110,7 @@ public final class RuleFitter: @unchecked Sendable {
     /// model's longest output.
     public func answer(_ input: [UInt8], z: [Float]) throws -> [UInt8] {
         var out: [UInt8] = []
+        recur_set_num_threads(Int32(threads))
         let tape = RuleTape(model: model, pairs: 1)
         while out.count < model.maxOutput {
             let s = try model.sequence(input: input, output: out)

@@ -88,6 +88,17 @@ public final class RuleModel: @unchecked Sendable {
         fitDefaults = RuleFitSettings(file: file)
     }
 
+    /// The mean of the token embedding's rows over `bytes` (zeros when empty): a context's sketch key.
+    public func meanByteEmbedding(_ bytes: [UInt8]) -> [Float] {
+        var key = [Float](repeating: 0, count: hidden)
+        guard !bytes.isEmpty else { return key }
+        for b in bytes {
+            let row = embedding.pointer + Int(b) * hidden
+            for i in 0..<hidden { key[i] += row[i] }
+        }
+        return key.map { $0 / Float(bytes.count) }
+    }
+
     // MARK: sequences
 
     /// One pair as the model reads it: `[BOS] x (PAD to maxInput) [SEP] y`, PAD after, and the
