@@ -59,6 +59,8 @@ public final class RuleSession {
         let s = fitter.settings
         var result = Turn(answers: [], confidence: nil, crossEntropy: nil, zSlowUpdated: false, retrieved: false, similarity: nil, evicted: nil,
                           sparsityFast: 0, sparsity: 0, memorySketches: memory?.sketches.count ?? 0, fitSeconds: 0)
+        turns += 1
+        var committed = false
         if !examples.isEmpty {
             let key = model.meanByteEmbedding(examples.flatMap { $0.input + $0.output })
             let nearest = memory?.nearest(key)
@@ -76,18 +78,14 @@ public final class RuleSession {
                 zSlow = zip(zSlow, zFast).map { $0 + s.eta * $1 }
                 zFast = zFast.map { $0 * (1 - s.eta) }
                 result.zSlowUpdated = true
-                turns += 1
                 if let memory {
                     result.evicted = try memory.commitConfidentTurn(retrieved: retrieved, key: key, zSlow: zSlow, replay: s.replay, rng: &rng, state: state)
                     result.memorySketches = memory.sketches.count
+                    committed = true
                 }
-            } else {
-                turns += 1
-                try memory?.save(state: state)
             }
-        } else {
-            turns += 1
         }
+        if !committed { try memory?.save(state: state) }
         let z = zip(zSlow, zFast).map { $0 + $1 }
         result.answers = try queries.map { try fitter.answer($0, z: z) }
         result.sparsityFast = Float(zFast.filter { $0 == 0 }.count) / Float(zFast.count)
