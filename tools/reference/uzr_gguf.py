@@ -5,12 +5,18 @@ runtime's forward pass, z gradient, fit and answers are checked against.
     python3 tools/reference/uzr_gguf.py check --gguf FILE --pairs PAIRS.json --z Z.json \
         [--queries Q.json] [--steps N --lr A --l1 B --l2 C] [--float64]
 
+    python3 tools/reference/uzr_gguf.py make-checkpoint --out DIR [--seed S]
+    python3 tools/reference/uzr_gguf.py compare --gguf FILE --checkpoint DIR/checkpoint.pt
+
     python3 tools/reference/uzr_gguf.py session --gguf FILE --turns TURNS.jsonl [--steps N --gate G
         --capacity C --replay R --seed S]
 
 check: PAIRS.json: [[input, output], ...] (strings); Z.json: [k floats]. Prints JSON: loss and ce
 at z, grad (d loss / d z by autograd), the fit from z (Adam + L1 prox, recur_reference.uzr.fit_z):
 fitted z, ce and loss, and the greedy answers to the queries under the fitted z.
+make-checkpoint: a tiny random model as a training run leaves it (DIR/checkpoint.pt with
+{"model": state_dict, "config": ...} and DIR/all_config.yaml with `arch.name: uzr` and `fit:`),
+for `recur export`; compare: the largest |difference| per tensor between a GGUF and a checkpoint.
 session: runs recur_reference.uzr.Session over the turns (JSON lines {"examples": [[x, y], ...],
 "queries": [x, ...]}) and prints one JSON line per turn (answers as Latin-1 strings, conf,
 z_slow_updated, retrieved, memory size, evicted id). Exit 77 when torch or gguf is missing.
@@ -59,6 +65,18 @@ def load(path: str, dtype=torch.float32) -> uzr.UZR:
     return model.to(dtype).eval()
 
 
+def uzr_yaml(cfg, fit) -> str:
+    """The all_config.yaml `recur export` reads beside a uzr checkpoint."""
+    lines = ["arch:", "  name: uzr"]
+    for k in ("d", "heads", "layers", "k", "ffn", "max_in", "max_out", "eps"):
+        lines.append(f"  {k}: {getattr(cfg, k)}")
+    lines.append(f"  activation: {cfg.activation}")
+    lines.append("fit:")
+    for k in ("lr", "steps", "l1", "l2", "gate", "eta", "retrieve", "replay", "capacity"):
+        lines.append(f"  {k}: {getattr(fit, k)}")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -72,6 +90,12 @@ def main():
     p.add_argument("--l1", type=float, default=1e-3)
     p.add_argument("--l2", type=float, default=1e-3)
     p.add_argument("--float64", action="store_true")
+    p = sub.add_parser("make-checkpoint")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("compare")
+    p.add_argument("--gguf", required=True)
+    p.add_argument("--checkpoint", required=True)
     p = sub.add_parser("session")
     p.add_argument("--gguf", required=True)
     p.add_argument("--turns", required=True)
@@ -83,6 +107,25 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(2)
+    if args.cmd == "make-checkpoint":
+        import os
+        torch.manual_seed(args.seed)
+        cfg = uzr.UZRConfig(d=32, heads=2, layers=2, k=8, ffn=64, max_in=8, max_out=8)
+        model = uzr.UZR(cfg)
+        with torch.no_grad():
+            for p_ in model.parameters():
+                p_.add_(torch.randn_like(p_) * 0.1)
+        os.makedirs(args.out, exist_ok=True)
+        torch.save({"model": model.state_dict(), "config": {"d": cfg.d}}, os.path.join(args.out, "checkpoint.pt"))
+        with open(os.path.join(args.out, "all_config.yaml"), "w") as f:
+            f.write(uzr_yaml(cfg, uzr.FitConfig(steps=7, lr=0.05)))
+        return
+    if args.cmd == "compare":
+        model = load(args.gguf)
+        ck = torch.load(args.checkpoint, map_location="cpu", weights_only=True)["model"]
+        diffs = {k: float((model.state_dict()[k] - v.float()).abs().max()) for k, v in ck.items()}
+        print(json.dumps(diffs))
+        return
     if args.cmd == "session":
         model = load(args.gguf)
         fit = uzr.FitConfig(steps=args.steps, lr=args.lr, gate=args.gate, capacity=args.capacity, replay=args.replay)

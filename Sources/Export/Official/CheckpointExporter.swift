@@ -2,13 +2,13 @@ import CKernels
 import Foundation
 import Runtime
 
-/// `recur export`: an official TRM/HRM checkpoint, or a recursive causal LM in the same style
+/// `recur export`: an official TRM/HRM checkpoint, a recursive causal LM in the same style
 /// (PyTorch zip or safetensors, plus `all_config.yaml`, and for a language model the run's
-/// `tokenizer.json`), to one GGUF file.
+/// `tokenizer.json`), or a rule-latent (UZR) run, to one GGUF file.
 public enum CheckpointExporter {
     public struct Summary: Sendable {
         public var output: String
-        /// `general.architecture` of the file written: trm, hrm or rlm.
+        /// `general.architecture` of the file written: trm, hrm, rlm or uzr.
         public var architecture: String
         public var hiddenSize: Int
         public var tensorCount: Int
@@ -52,6 +52,10 @@ public enum CheckpointExporter {
                 }
                 tokenizer = imported.metadata
             }
+        } else if RuleLatentArchitecture.matches(yaml) {
+            let arch = try RuleLatentArchitecture(shapes: shapes, config: yaml, checkpointPath: checkpoint)
+            (plan, metadata, notes) = (arch.tensors, arch.metadata, [])
+            (architecture, hidden) = (RuleLatentArchitecture.architecture, arch.hiddenSize)
         } else {
             let arch = try OfficialArchitecture(shapes: shapes, config: yaml, checkpointPath: checkpoint, overrides: overrides)
             (plan, metadata, notes) = (arch.tensors, arch.config.metadata, arch.notes)
