@@ -19,7 +19,7 @@ make-checkpoint: a tiny random model as a training run leaves it (DIR/checkpoint
 for `recur export`; compare: the largest |difference| per tensor between a GGUF and a checkpoint.
 session: runs recur_reference.uzr.Session over the turns (JSON lines {"examples": [[x, y], ...],
 "queries": [x, ...]}) and prints one JSON line per turn (answers as Latin-1 strings, conf,
-z_slow_updated, retrieved, memory size, evicted id). Exit 77 when torch or gguf is missing.
+z_slow_updated, retrieved, memory size, evicted id, the turn's seconds). Exit 77 when torch or gguf is missing.
 """
 import argparse
 import json
@@ -65,6 +65,17 @@ def load(path: str, dtype=torch.float32) -> uzr.UZR:
     return model.to(dtype).eval()
 
 
+def file_fit(path: str) -> "uzr.FitConfig":
+    """The fit settings a GGUF file stores (uzr.fit.*), the doc's defaults for the rest."""
+    r = GGUFReader(path)
+    fit = uzr.FitConfig()
+    for name in ("lr", "steps", "l1", "l2", "gate", "eta", "retrieve", "replay", "capacity"):
+        f = r.fields.get(f"uzr.fit.{name}")
+        if f is not None:
+            setattr(fit, name, type(getattr(fit, name))(f.contents()))
+    return fit
+
+
 def uzr_yaml(cfg, fit) -> str:
     """The all_config.yaml `recur export` reads beside a uzr checkpoint."""
     lines = ["arch:", "  name: uzr"]
@@ -99,11 +110,11 @@ def main():
     p = sub.add_parser("session")
     p.add_argument("--gguf", required=True)
     p.add_argument("--turns", required=True)
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--gate", type=float, default=0.6)
-    p.add_argument("--capacity", type=int, default=1024)
-    p.add_argument("--replay", type=int, default=2)
+    p.add_argument("--steps", type=int, default=None, help="default: the file's uzr.fit.steps")
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--gate", type=float, default=None)
+    p.add_argument("--capacity", type=int, default=None)
+    p.add_argument("--replay", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -128,16 +139,22 @@ def main():
         return
     if args.cmd == "session":
         model = load(args.gguf)
-        fit = uzr.FitConfig(steps=args.steps, lr=args.lr, gate=args.gate, capacity=args.capacity, replay=args.replay)
+        fit = file_fit(args.gguf)
+        for name in ("steps", "lr", "gate", "capacity", "replay"):
+            if getattr(args, name) is not None:
+                setattr(fit, name, getattr(args, name))
         session = uzr.Session(model, fit, seed=args.seed)
+        import time
         for line in open(args.turns):
             if not line.strip():
                 continue
             t = json.loads(line)
+            start = time.perf_counter()
             r = session.turn([tuple(p) for p in t.get("examples", [])], t.get("queries", []))
+            seconds = time.perf_counter() - start
             print(json.dumps({"answers": [a.decode("latin-1") for a in r["answers"]], "conf": r["conf"],
                               "z_slow_updated": r["z_slow_updated"], "retrieved": r["retrieved"],
-                              "memory": r["memory"], "evicted": r["evicted"]}))
+                              "memory": r["memory"], "evicted": r["evicted"], "seconds": seconds}), flush=True)
         return
     dtype = torch.float64 if args.float64 else torch.float32
     model = load(args.gguf, dtype)
