@@ -100,15 +100,17 @@ final class AttentionControllerConformanceTests: XCTestCase {
 
         let prompts = ["The capital of France is", "Once upon a time, there was a", "def fibonacci(n):",
                        "The three primary colors are", "In the beginning God created"]
-        for prompt in prompts {
-            let ids = language.tokenizer.encode(prompt, addSpecial: true)
-            let out = try Reference.python([Self.script, "generate", "--model", student, "--controller", controller, "-n", "64",
-                                            "--prompt-ids", ids.map(String.init).joined(separator: ",")])
-            let expected = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["generated_ids"] as? [Int])
-            let context = try DecoderContext(model: language.model, contextSize: ids.count + 64, threads: 2)
+        let ids = prompts.map { language.tokenizer.encode($0, addSpecial: true) }
+        let out = try Reference.python([Self.script, "generate", "--model", student, "--controller", controller, "-n", "64"]
+                                       + ids.flatMap { ["--prompt-ids", $0.map(String.init).joined(separator: ",")] })
+        let lines = out.split(separator: "\n")
+        XCTAssertEqual(lines.count, prompts.count)
+        for (i, line) in lines.enumerated() {
+            let expected = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["generated_ids"] as? [Int])
+            let context = try DecoderContext(model: language.model, contextSize: ids[i].count + 64, threads: 2)
             let result = try Generator(language: language, context: context)
-                .generate(prompt: ids, options: GenerationOptions(maxTokens: 64, sampling: SamplingParameters(temperature: 0), ignoreEndOfGeneration: true))
-            XCTAssertEqual(result.tokens.map(Int.init), expected, "\(prompt): greedy tokens with the controller")
+                .generate(prompt: ids[i], options: GenerationOptions(maxTokens: 64, sampling: SamplingParameters(temperature: 0), ignoreEndOfGeneration: true))
+            XCTAssertEqual(result.tokens.map(Int.init), expected, "\(prompts[i]): greedy tokens with the controller")
         }
     }
 }

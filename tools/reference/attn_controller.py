@@ -10,7 +10,7 @@ export, fixtures.
     python3 tools/reference/attn_controller.py export --checkpoint FILE.pt --out FILE.gguf [--type f32|f16]
     python3 tools/reference/attn_controller.py fixtures --model STUDENT_F32.gguf --controller CTRL.gguf \
         --prompt-ids "1,2,3" --out FILE.json [--alpha-max A] [--full]
-    python3 tools/reference/attn_controller.py generate --model M --controller C --prompt-ids "1,2,3" -n 64
+    python3 tools/reference/attn_controller.py generate --model M --controller C --prompt-ids "1,2,3" [--prompt-ids ...] -n 64
 
 `models` builds, from the Q4_1 SmolLM2-135M-Instruct file, the teacher (every tensor dequantized
 to F32), the Q4_0 student (every 2-D blk.*.weight requantized to Q4_0 from the dequantized Q4_1
@@ -429,6 +429,31 @@ def load_checkpoint(path):
 
 # ---- eval ---------------------------------------------------------------------------------------
 
+class _Both:
+    """Two recorders fed by one forward."""
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+
+    def record(self, layer, x, p, positions):
+        self.a.record(layer, x, p, positions)
+        self.b.record(layer, x, p, positions)
+
+
+class _Oracle:
+    """Upper bound: the controlled heads of the controlled layers use the teacher's attention rows."""
+
+    def __init__(self, probs, heads):
+        self.probs, self.heads = probs, list(heads)
+
+    def apply(self, layer, x, p, positions):
+        if layer not in self.probs:
+            return p
+        out = p.clone()
+        out[:, self.heads] = self.probs[layer][:, self.heads]
+        return out
+
+
 def cmd_eval(args):
     cc, controls = load_checkpoint(args.checkpoint)
     cache = args.cache
@@ -441,11 +466,14 @@ def cmd_eval(args):
     names = ["injected" if a is None else f"alpha_max={a:g}" for a in alpha_maxes]
     for nm in names:
         acc[nm] = {"kl": [], "top1": [], "nll": [], "slot_kl": {l: [] for l in layers}, "alpha": {l: [] for l in layers}}
+    if args.oracle:
+        acc["oracle"] = {"kl": [], "top1": [], "nll": [], "slot_kl": {l: [] for l in layers}}
     teacher_nll = []
     t0 = time.time()
     for wi, ids in enumerate(windows):
         rt = AttnRecorder(layers, keep_x=False, fold_window=K)
-        lt = teacher.forward(ids, recorder=rt)
+        rfull = AttnRecorder(layers, keep_x=False) if args.oracle else None
+        lt = teacher.forward(ids, recorder=rt if rfull is None else _Both(rt, rfull))
         logp_t = torch.log_softmax(lt, -1)
         p_t = logp_t.exp()
         top_t = lt.argmax(-1)
@@ -470,6 +498,9 @@ def cmd_eval(args):
             score(student.forward(ids, recorder=ri, injector=inj), ri, acc[nm])
             for l in layers:
                 acc[nm]["alpha"][l].append(inj.alphas(l)[0])
+        if args.oracle:
+            ro = AttnRecorder(layers, keep_x=False, fold_window=K)
+            score(student.forward(ids, recorder=ro, injector=_Oracle(rfull.probs, cc.heads)), ro, acc["oracle"])
         if wi % 4 == 3 or wi == len(windows) - 1:
             log(f"eval window {wi + 1}/{len(windows)} {time.time() - t0:.0f} s")
 
@@ -493,6 +524,8 @@ def cmd_eval(args):
     }
     for nm in names:
         res[nm] = summary(acc[nm])
+    if args.oracle:
+        res["oracle_teacher_attention"] = summary(acc["oracle"])
     res["seconds"] = round(time.time() - t0, 1)
     text = json.dumps(res, indent=2)
     print(text)
@@ -561,30 +594,32 @@ def cmd_fixtures(args):
 
 
 def cmd_generate(args):
+    """Greedy generation of every --prompt-ids (one model load), one JSON line per prompt."""
     model = load_llama(args.model)
-    ids = parse_ids(args.prompt_ids)
-    inj = None
-    cc = None
-    if args.controller:
-        cc, inj = make_injector(args.controller, args.alpha_max)
     stop = None if not args.stop else parse_ids(args.stop)
-    out = model.generate(ids, args.n, injector=inj, stop=stop)
-    res = {"prompt_ids": ids, "generated_ids": out}
-    if args.check_recompute:
-        seq = list(ids)
-        rec = []
-        for _ in range(len(out)):
-            if inj is not None:
-                inj.reset()
-            lg = model.forward(torch.tensor(seq), injector=inj)
-            nxt = int(lg[-1].argmax())
-            rec.append(nxt)
-            seq.append(nxt)
-        res["recompute_equal"] = rec == out
-    if inj is not None and not args.check_recompute:
-        # alpha of every evaluated position: the prompt, then each generated token but the last
-        res["alpha"] = [[float(a) for a in row] for row in torch.stack([inj.alphas(l)[0] for l in cc.layers], 1)]
-    print(json.dumps(res))
+    for prompt in args.prompt_ids:
+        ids = parse_ids(prompt)
+        inj = None
+        cc = None
+        if args.controller:
+            cc, inj = make_injector(args.controller, args.alpha_max)
+        out = model.generate(ids, args.n, injector=inj, stop=stop)
+        res = {"prompt_ids": ids, "generated_ids": out}
+        if args.check_recompute:
+            seq = list(ids)
+            rec = []
+            for _ in range(len(out)):
+                if inj is not None:
+                    inj.reset()
+                lg = model.forward(torch.tensor(seq), injector=inj)
+                nxt = int(lg[-1].argmax())
+                rec.append(nxt)
+                seq.append(nxt)
+            res["recompute_equal"] = rec == out
+        if inj is not None and not args.check_recompute:
+            # alpha of every evaluated position: the prompt, then each generated token but the last
+            res["alpha"] = [[float(a) for a in row] for row in torch.stack([inj.alphas(l)[0] for l in cc.layers], 1)]
+        print(json.dumps(res), flush=True)
     return 0
 
 
@@ -620,6 +655,8 @@ def main(argv=None):
     p = sub.add_parser("eval"); p.add_argument("--checkpoint", required=True); p.add_argument("--cache", default=default_cache())
     p.add_argument("--windows", type=int, default=16); p.add_argument("--length", type=int, default=256)
     p.add_argument("--alpha-sweep", default=None, help="also evaluate with these alpha_max overrides, e.g. 0.25,0.5")
+    p.add_argument("--oracle", action="store_true",
+                   help="also run the student with the teacher's attention rows at the controlled layers (upper bound)")
     p.add_argument("--json-out", default=None)
     p.set_defaults(fn=cmd_eval)
 
@@ -634,7 +671,7 @@ def main(argv=None):
     p.set_defaults(fn=cmd_fixtures)
 
     p = sub.add_parser("generate"); p.add_argument("--model", required=True); p.add_argument("--controller", default=None)
-    p.add_argument("--prompt-ids", required=True); p.add_argument("-n", "--n", type=int, default=64)
+    p.add_argument("--prompt-ids", required=True, action="append", help="repeatable: one JSON line per prompt"); p.add_argument("-n", "--n", type=int, default=64)
     p.add_argument("--alpha-max", type=float, default=None); p.add_argument("--stop", default=None)
     p.add_argument("--check-recompute", action="store_true")
     p.set_defaults(fn=cmd_generate)

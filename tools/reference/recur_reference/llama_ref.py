@@ -425,12 +425,13 @@ def write_controller_gguf(path: str, cc: ControlConfig, controls: Dict[int, Laye
     w.add_uint32(p + "target.embedding_length", cc.d)
     w.add_uint32(p + "target.head_count", cc.n_head)
     w.add_uint32(p + "target.block_count", cc.n_layer)
-    w.add_array(p + "layers", [int(x) for x in sorted(cc.layers)])
-    w.add_array(p + "heads", [int(x) for x in cc.heads])
+    u32 = gguf.GGUFValueType.UINT32
+    w.add_key_value(p + "layers", [int(x) for x in sorted(cc.layers)], gguf.GGUFValueType.ARRAY, sub_type=u32)
+    w.add_key_value(p + "heads", [int(x) for x in cc.heads], gguf.GGUFValueType.ARRAY, sub_type=u32)
     w.add_uint32(p + "window", cc.window)
     w.add_float32(p + "alpha_max", float(cc.alpha_max))
     w.add_float32(p + "layer_norm_epsilon", float(cc.eps))
-    w.add_file_type(0 if dtype == "f32" else 1)
+    w.add_file_type(0 if dtype == "f32" else 1)  # general.file_type: 0 ALL_F32, 1 MOSTLY_F16
     for l in sorted(cc.layers):
         c = controls[l]
         parts = {
@@ -441,11 +442,19 @@ def write_controller_gguf(path: str, cc: ControlConfig, controls: Dict[int, Laye
             f"gate.{l}.fc2.weight": c.gate.fc2.weight, f"gate.{l}.fc2.bias": c.gate.fc2.bias,
         }
         for name, t in parts.items():
-            w.add_tensor(name, np.ascontiguousarray(t.detach().cpu().numpy().astype(np_dtype)))
+            a = t.detach().cpu().numpy()
+            # f16: the matrices in F16, biases and norm vectors stay F32 (llama.cpp's convention)
+            w.add_tensor(name, np.ascontiguousarray(a.astype(np_dtype if a.ndim == 2 else np.float32)))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+
+
+def _short_float(value) -> float:
+    """A float32 from the file as the shortest decimal with the same float32 (1e-05, not 9.99999974e-06)."""
+    short = float(f"{float(value):.7g}")
+    return short if np.float32(short) == np.float32(value) else float(value)
 
 
 def _u32_list(reader, key):
@@ -469,7 +478,7 @@ def load_controller_gguf(path: str):
     cc = ControlConfig(
         layers=layers, heads=heads, window=int(_field(reader, p + "window")),
         alpha_max=float(_field(reader, p + "alpha_max")), C=int(C), G=int(G),
-        eps=float(np.float32(_field(reader, p + "layer_norm_epsilon"))), d=int(D),
+        eps=_short_float(_field(reader, p + "layer_norm_epsilon")), d=int(D),
         n_head=int(_field(reader, p + "target.head_count")), n_layer=int(_field(reader, p + "target.block_count")),
         target_architecture=str(_field(reader, p + "target.architecture")),
     )
