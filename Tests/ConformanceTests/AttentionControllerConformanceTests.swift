@@ -1,3 +1,4 @@
+import Bench
 import CKernels
 import Foundation
 import Runtime
@@ -112,5 +113,31 @@ final class AttentionControllerConformanceTests: XCTestCase {
                 .generate(prompt: ids[i], options: GenerationOptions(maxTokens: 64, sampling: SamplingParameters(temperature: 0), ignoreEndOfGeneration: true))
             XCTAssertEqual(result.tokens.map(Int.init), expected, "\(prompts[i]): greedy tokens with the controller")
         }
+    }
+}
+
+/// `recur export` of a controller's training run (checkpoint + all_config.yaml) writes the
+/// companion file the reference's own exporter writes, tensor for tensor; its logits then equal
+/// the reference's.
+final class AttentionControllerExportTests: XCTestCase {
+    func testRecurExportEqualsTheReferenceExport() throws {
+        try Reference.requireTorch()
+        try Reference.requireGGUF()
+        let dir = try Reference.temporaryDirectory("controller-export")
+        try Reference.python(["tools/reference/attn_controller.py", "tiny-checkpoint", "--out", dir.path])
+        let checkpoint = dir.appendingPathComponent("controller.pt").path
+        let ours = dir.appendingPathComponent("recur.gguf").path, theirs = dir.appendingPathComponent("reference.gguf").path
+        let r = try Subprocess.run(Repo.recurExecutable.path, ["export", checkpoint, "--type", "f32", "-o", ours])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        try Reference.python(["tools/reference/attn_controller.py", "export", "--checkpoint", checkpoint, "--out", theirs])
+        let a = try GGUFFile(path: ours), b = try GGUFFile(path: theirs)
+        XCTAssertEqual(a.tensors.map(\.name).sorted(), b.tensors.map(\.name).sorted())
+        for t in b.tensors { XCTAssertEqual(try a.floats(t.name), try b.floats(t.name), t.name) }
+        for key in ["layers", "heads", "window", "alpha_max", "target.embedding_length", "target.head_count", "target.block_count"] {
+            XCTAssertEqual(a.value("attn_controller.\(key)"), b.value("attn_controller.\(key)"), key)
+        }
+        let model = dir.appendingPathComponent("tiny.gguf").path
+        try TinyLlama().write(to: URL(fileURLWithPath: model))
+        XCTAssertNoThrow(try CausalModel(path: model, controller: ours))
     }
 }

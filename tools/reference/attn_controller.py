@@ -360,6 +360,19 @@ def train_gate(gate, feats, q, S, T, tr_idx, va_idx, args, gen):
     return best[0], best[2]
 
 
+def write_config_yaml(config, path):
+    """all_config.yaml beside the checkpoint, as `recur export` reads a controller run."""
+    lines = ["arch:", "  name: attn_controller"]
+    for k in ("target_architecture", "d", "n_head", "n_layer", "window", "alpha_max", "C", "G", "eps"):
+        lines.append(f"  {k}: {config[k]}")
+    lines.append(f"  layers: [{', '.join(str(int(x)) for x in config['layers'])}]")
+    lines.append(f"  heads: [{', '.join(str(int(x)) for x in config['heads'])}]")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
 def cmd_train(args):
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
@@ -408,6 +421,7 @@ def cmd_train(args):
     tmp = args.out + ".tmp"
     torch.save({"state_dict": state, "config": config, "train_report": report}, tmp)
     os.replace(tmp, args.out)
+    write_config_yaml(config, os.path.join(os.path.dirname(os.path.abspath(args.out)), "all_config.yaml"))
     log(f"wrote {args.out} ({time.time() - t0:.0f} s)")
     print(json.dumps(report, indent=2))
     return 0
@@ -550,6 +564,21 @@ def cmd_export(args):
     return 0
 
 
+def cmd_tiny_checkpoint(args):
+    """A random controller run for a small model, as `train` leaves one (checkpoint + all_config.yaml)."""
+    torch.manual_seed(args.seed)
+    cc = ControlConfig(layers=parse_ids(args.layers), heads=parse_ids(args.heads), window=args.window, alpha_max=args.alpha_max,
+                       C=args.C, G=args.G, d=args.d, n_head=args.n_head, n_layer=args.n_layer)
+    controls = build_controls(cc)
+    state = {f"{l}.{k}": v + 0.1 * torch.randn_like(v) for l, c in controls.items() for k, v in c.state_dict().items()}
+    config = {"layers": cc.layers, "heads": cc.heads, "window": cc.window, "alpha_max": cc.alpha_max, "C": cc.C, "G": cc.G,
+              "eps": cc.eps, "d": cc.d, "n_head": cc.n_head, "n_layer": cc.n_layer, "target_architecture": "llama"}
+    os.makedirs(args.out, exist_ok=True)
+    torch.save({"state_dict": state, "config": config, "train_report": {}}, os.path.join(args.out, "controller.pt"))
+    write_config_yaml(config, os.path.join(args.out, "all_config.yaml"))
+    return 0
+
+
 def parse_ids(s):
     return [int(x) for x in s.replace(" ", "").split(",") if x]
 
@@ -669,6 +698,15 @@ def main(argv=None):
     p.add_argument("--alpha-max", type=float, default=None); p.add_argument("--top", type=int, default=20)
     p.add_argument("--full", action="store_true")
     p.set_defaults(fn=cmd_fixtures)
+
+    p = sub.add_parser("tiny-checkpoint", help="a random controller run for a small model (tests)")
+    p.add_argument("--out", required=True); p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--d", type=int, default=64); p.add_argument("--n-head", type=int, default=4)
+    p.add_argument("--n-layer", type=int, default=2); p.add_argument("--layers", default="0,1")
+    p.add_argument("--heads", default="0,2,3"); p.add_argument("--window", type=int, default=4)
+    p.add_argument("--C", type=int, default=32); p.add_argument("--G", type=int, default=16)
+    p.add_argument("--alpha-max", type=float, default=1.0)
+    p.set_defaults(fn=cmd_tiny_checkpoint)
 
     p = sub.add_parser("generate"); p.add_argument("--model", required=True); p.add_argument("--controller", default=None)
     p.add_argument("--prompt-ids", required=True, action="append", help="repeatable: one JSON line per prompt"); p.add_argument("-n", "--n", type=int, default=64)

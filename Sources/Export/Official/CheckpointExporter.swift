@@ -4,11 +4,12 @@ import Runtime
 
 /// `recur export`: an official TRM/HRM checkpoint, a recursive causal LM in the same style
 /// (PyTorch zip or safetensors, plus `all_config.yaml`, and for a language model the run's
-/// `tokenizer.json`), or a rule-latent (UZR) run, to one GGUF file.
+/// `tokenizer.json`), a rule-latent (UZR) run, or an attention controller's run (its companion
+/// file), to one GGUF file.
 public enum CheckpointExporter {
     public struct Summary: Sendable {
         public var output: String
-        /// `general.architecture` of the file written: trm, hrm, rlm or uzr.
+        /// `general.architecture` of the file written: trm, hrm, rlm, uzr or attn_controller.
         public var architecture: String
         public var hiddenSize: Int
         public var tensorCount: Int
@@ -52,6 +53,10 @@ public enum CheckpointExporter {
                 }
                 tokenizer = imported.metadata
             }
+        } else if ControllerArchitecture.matches(yaml) {
+            let arch = try ControllerArchitecture(shapes: shapes, config: yaml, checkpointPath: checkpoint)
+            (plan, metadata, notes) = (arch.tensors, arch.metadata, [])
+            (architecture, hidden) = (ControllerArchitecture.architecture, arch.hiddenSize)
         } else if RuleLatentArchitecture.matches(yaml) {
             let arch = try RuleLatentArchitecture(shapes: shapes, config: yaml, checkpointPath: checkpoint)
             (plan, metadata, notes) = (arch.tensors, arch.metadata, [])
