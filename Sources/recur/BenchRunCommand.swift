@@ -55,6 +55,9 @@ struct BenchRunCommand: ParsableCommand {
     @Flag(name: .long, help: "Skip the PyTorch eager baseline.")
     var noBaseline = false
 
+    @Flag(name: .long, help: "Also time the strongest peers on the same weights: PyTorch eager BF16 and ONNX Runtime with dynamic INT8 quantization (needs onnxruntime and onnx; skipped if missing).")
+    var peers = false
+
     @OptionGroup var recording: BenchRecording
 
     func run() throws {
@@ -82,34 +85,66 @@ struct BenchRunCommand: ParsableCommand {
         print("throughput on \(run.machine.cpu) (\(run.machine.isa) kernels, \(run.machine.cores) cores), \(lines.count) puzzles from \(inputPath), \(repetitions) repetitions after \(warmup) warm-up")
         if let probe = run.machine.probeSummary { print("machine: " + probe) }
 
-        // Baseline first: it is the yardstick, and a failure there should not cost the Recur figures.
-        var baseline: [String: Spread] = [:]
-        if !noBaseline, !stop.isSet {
-            if !PyTorchBaseline.isAvailable() {
-                print("PyTorch not installed: no baseline")
-            } else if let script = ShippedFile.locate("tools/reference/time_steps.py") {
-                let reference = variants.first { [.f32, .f16, .bf16].contains($0.type) } ?? variants[0]
+        // Baselines first: they are the yardstick, and a failure there should not cost the Recur figures.
+        var engines: [PyTorchBaseline.Engine] = noBaseline ? [] : [.torchFP32]
+        if peers { engines += [.torchBF16, .ortInt8] }
+        var baselines: [PyTorchBaseline.Engine: [String: Spread]] = [:]
+        var skipped: [PyTorchBaseline.Engine: String] = [:]
+        var notes: [String] = []
+        if !engines.isEmpty, !stop.isSet {
+            let script = ShippedFile.locate("tools/reference/time_steps.py")
+            let torchMissing = PyTorchBaseline.missing(.torchFP32)
+            let reference = variants.first { [.f32, .f16, .bf16].contains($0.type) } ?? variants[0]
+            for engine in engines where !stop.isSet {
+                guard let script else {
+                    skipped[engine] = "tools/reference/time_steps.py not found"
+                    print(engine == .torchFP32 ? "tools/reference/time_steps.py not found: no baseline"
+                          : "\(engine.label) peer skipped: tools/reference/time_steps.py not found")
+                    continue
+                }
+                if let why = torchMissing ?? PyTorchBaseline.missing(engine) {
+                    skipped[engine] = why
+                    if engine == .torchFP32 { print("PyTorch not installed: no baseline") } else {
+                        let hint = engine == .ortInt8 ? " (python3 -m pip install onnxruntime onnx)" : ""
+                        print("\(engine.label) peer skipped: \(why)\(hint)")
+                    }
+                    continue
+                }
                 for t in threadList where !stop.isSet {
-                    BenchSupport.progress("PyTorch eager baseline, \(t) threads, batch \(batchList.map(String.init).joined(separator: ","))")
+                    BenchSupport.progress("\(engine.label) baseline, \(t) threads, batch \(batchList.map(String.init).joined(separator: ","))")
                     do {
-                        let r = try PyTorchBaseline.measure(script: script, model: reference.path, puzzles: inputPath, batches: batchList,
-                                                            threads: t, steps: max(repetitions, 3), warmup: warmup, stop: stop)
-                        for (b, s) in r {
-                            baseline["t\(t)b\(b)"] = s
+                        let r = try PyTorchBaseline.measure(engine: engine, script: script, model: reference.path, puzzles: inputPath,
+                                                            batches: batchList, threads: t, steps: max(repetitions, 3), warmup: warmup,
+                                                            stop: stop)
+                        for (b, s) in r.steps.sorted(by: { $0.key < $1.key }) {
+                            baselines[engine, default: [:]]["t\(t)b\(b)"] = s
                             run.measurements.append(BenchMeasurement(
-                                engine: "pytorch", modelPath: reference.path, modelSHA256: reference.sha256, modelType: "F32",
-                                threads: t, batch: b, halt: "max", puzzles: b, repetitions: s.count, figures: s.figures("ms_per_step")))
+                                engine: engine.historyName, modelPath: reference.path, modelSHA256: reference.sha256, modelType: engine.modelType,
+                                threads: t, batch: b, halt: "max", puzzles: b, repetitions: s.count,
+                                figures: s.figures("ms_per_step").merging(r.figures[b] ?? [:]) { a, _ in a }))
+                            if let f = r.figures[b], let agree = f["argmax_agreement"], let steps = f["drift_steps"] {
+                                notes.append("\(engine.label) (t\(t)b\(b)): logits argmax agreement with float32 \(String(format: "%.2f%%", agree * 100)) "
+                                             + "after \(Int(steps)) ACT step\(steps == 1 ? "" : "s"), max |logit diff| \(String(format: "%.3g", f["max_abs_logit_diff"] ?? .nan))")
+                            }
+                        }
+                        if let c = r.exportCheck, t == threadList.first {
+                            notes.append("ONNX float32 export against PyTorch float32, one step: max |logit diff| \(String(format: "%.3g", c))")
                         }
                     } catch {
                         BenchSupport.endProgress()
-                        if !stop.isSet { print("PyTorch baseline failed, continuing without it: \(error)") }
+                        if !stop.isSet {
+                            skipped[engine] = "failed"
+                            print(engine == .torchFP32 ? "PyTorch baseline failed, continuing without it: \(error)"
+                                  : "\(engine.label) peer failed, continuing without it: \(error)")
+                        }
                     }
                 }
                 BenchSupport.endProgress()
-            } else {
-                print("tools/reference/time_steps.py not found: no baseline")
             }
         }
+        let baseline = baselines[.torchFP32] ?? [:]
+        let peerEngines = engines.filter { $0 != .torchFP32 }
+        var peerRows: [(label: String, recur: Double, key: String)] = []
 
         print("type     threads batch halt     ms/step median [min-max]       puzzles/s [min-max]   tokens/s  steps  PyTorch/Recur")
         let total = variants.count * threadList.count * batchList.count * halts.count
@@ -138,6 +173,17 @@ struct BenchRunCommand: ParsableCommand {
                             figures["speedup_vs_pytorch"] = base.median / result.msPerStep.median
                             ratio = String(format: "%.2fx", base.median / result.msPerStep.median)
                         }
+                        if haltName == "max" {
+                            for engine in peerEngines {
+                                guard let peer = baselines[engine]?["t\(t)b\(b)"] else { continue }
+                                let key = engine.historyName.replacingOccurrences(of: "-", with: "_")
+                                figures["\(key)_ms_per_step_median"] = peer.median
+                                figures["speedup_vs_\(key)"] = peer.median / result.msPerStep.median
+                            }
+                            if !peerEngines.isEmpty {
+                                peerRows.append((BenchSupport.pad(v.type.name, 8) + String(format: " %7d %5d", t, b), result.msPerStep.median, "t\(t)b\(b)"))
+                            }
+                        }
                         run.measurements.append(BenchMeasurement(
                             engine: "recur", modelPath: v.path, modelSHA256: v.sha256, modelType: v.type.name, threads: t, batch: b,
                             halt: haltName, puzzles: count, repetitions: result.repetitions, figures: figures))
@@ -151,8 +197,31 @@ struct BenchRunCommand: ParsableCommand {
                 }
             }
         }
-        for (key, s) in baseline.sorted(by: { $0.key < $1.key }) {
-            print("PyTorch eager F32 (\(key)): " + String(format: "%.1f ms/step median [%.1f-%.1f] over %d steps", s.median, s.min, s.max, s.count))
+        for engine in engines {
+            for (key, s) in (baselines[engine] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                print("\(engine.label) (\(key)): " + String(format: "%.1f ms/step median [%.1f-%.1f] over %d steps", s.median, s.min, s.max, s.count))
+            }
+        }
+        if !peerEngines.isEmpty {
+            // Recur against every same-run engine, fixed steps: peer ms / Recur ms, above 1 means Recur is faster.
+            let shown = engines
+            print("same run, halt max, ms/step median (peer/Recur):")
+            print("type     threads batch " + BenchSupport.pad("Recur", 10, right: true)
+                  + shown.map { BenchSupport.pad($0.label, 22, right: true) }.joined())
+            for row in peerRows {
+                var line = row.label + BenchSupport.pad(String(format: "%.1f", row.recur), 11, right: true)
+                for engine in shown {
+                    let cell: String
+                    if let s = baselines[engine]?[row.key] {
+                        cell = String(format: "%.1f (%.2fx)", s.median, s.median / row.recur)
+                    } else {
+                        cell = skipped[engine].map { $0 == "failed" ? "failed" : "skipped" } ?? "-"
+                    }
+                    line += BenchSupport.pad(cell, 22, right: true)
+                }
+                print(line)
+            }
+            for note in notes { print(note) }
         }
         run.interrupted = stop.isSet
         try recording.record(run)

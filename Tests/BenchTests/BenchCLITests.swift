@@ -151,6 +151,27 @@ final class BenchCLITests: XCTestCase {
         XCTAssertEqual(ratio, torch.figures["ms_per_step_median"]! / recurRow.figures["ms_per_step_median"]!, accuracy: 1e-9 * ratio)
     }
 
+    /// `--peers` times PyTorch BF16 and ONNX Runtime INT8 in the same run and prints Recur against each,
+    /// or says which peer was skipped and why; a missing peer never fails the bench.
+    func testPeersPrintRatiosOrSaySkipped() throws {
+        try Reference.requirePython(["torch", "gguf", "yaml"])
+        let r = try recur(["bench", "--model", model, "--threads", "1", "--batch", "1", "--repetitions", "1", "--warmup", "0",
+                           "--halt", "max", "--no-baseline", "--peers", "--input", puzzles, "--limit", "1", "--history", history])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("(peer/Recur)"), r.stdout)
+        let run = try XCTUnwrap(try HistoryStore(path: history).runs().first)
+        let recurRow = try XCTUnwrap(run.measurements.first { $0.engine == "recur" })
+        for (label, engine, key) in [("PyTorch eager BF16", "pytorch-bf16", "pytorch_bf16"), ("ONNX Runtime INT8", "onnxruntime-int8", "onnxruntime_int8")] {
+            if r.stdout.contains("\(label) peer skipped: ") { continue }
+            XCTAssertTrue(r.stdout.contains("\(label) (t1b1): "), r.stdout)
+            let peer = try XCTUnwrap(run.measurements.first { $0.engine == engine }, r.stdout)
+            XCTAssertNotNil(peer.figures["argmax_agreement"])
+            let ratio = try XCTUnwrap(recurRow.figures["speedup_vs_\(key)"])
+            XCTAssertEqual(ratio, peer.figures["ms_per_step_median"]! / recurRow.figures["ms_per_step_median"]!, accuracy: 1e-9 * ratio)
+        }
+        XCTAssertNil(run.measurements.first { $0.engine == "pytorch" }, "--no-baseline still skips the FP32 baseline")
+    }
+
     /// The baseline's GGUF loader runs the same network as the official checkpoint: an F32 export
     /// loaded back into PyTorch gives the checkpoint's own logits and Q-logits.
     func testBaselineLoadsTheSameNetworkAsTheCheckpoint() throws {
