@@ -66,3 +66,34 @@ final class RuleModelConformanceTests: XCTestCase {
         }
     }
 }
+
+/// The shipped rule-latent model (models/uzr-rules-f32.gguf): z fitted on four examples and the
+/// answers equal the PyTorch reference's, and the fit learns the rule (exact on both queries).
+final class ShippedRuleModelTests: XCTestCase {
+    func testShippedModelFitsLikeTheReference() throws {
+        try Reference.requireTorch()
+        try Reference.requireGGUF()
+        let path = Reference.repoRoot.appendingPathComponent("models/uzr-rules-f32.gguf").path
+        let model = try RuleModel(path: path)
+        let pairs = [("hello world", "HELLO WORLD"), ("abc def", "ABC DEF"), ("quick fox", "QUICK FOX"), ("lazy dog", "LAZY DOG")]
+        let queries = ["make it loud", "recur rules"]
+        let dir = try Reference.temporaryDirectory("uzr-shipped")
+        let pairsFile = dir.appendingPathComponent("pairs.json"), zFile = dir.appendingPathComponent("z.json"), qFile = dir.appendingPathComponent("q.json")
+        try JSONSerialization.data(withJSONObject: pairs.map { [$0.0, $0.1] }).write(to: pairsFile)
+        try JSONSerialization.data(withJSONObject: [Double](repeating: 0, count: model.latent)).write(to: zFile)
+        try JSONSerialization.data(withJSONObject: queries).write(to: qFile)
+        let s = model.fitDefaults
+        let out = try Reference.python(["tools/reference/uzr_gguf.py", "check", "--gguf", path, "--pairs", pairsFile.path, "--z", zFile.path,
+                                        "--queries", qFile.path, "--steps", "\(s.steps)", "--lr", "\(s.learningRate)", "--l1", "\(s.l1)", "--l2", "\(s.l2)"])
+        let ref = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let fitter = RuleFitter(model: model)
+        let fit = try fitter.fit(pairs.map { RulePair(input: Array($0.0.utf8), output: Array($0.1.utf8)) })
+        let refZ = try XCTUnwrap(ref["fit_z"] as? [Double])
+        let err = zip(fit.z, refZ).map { abs(Double($0) - $1) }.max()! / max(refZ.map(abs).max()!, 1e-30)
+        XCTAssertLessThanOrEqual(err, 1e-3, "fitted z against the reference")
+        let answers = try queries.map { String(decoding: try fitter.answer(Array($0.utf8), z: fit.z), as: UTF8.self) }
+        XCTAssertEqual(answers, try XCTUnwrap(ref["answers"] as? [String]), "answers as the reference gives them")
+        XCTAssertEqual(answers, queries.map { $0.uppercased() }, "the rule (upper case) learned from four examples")
+        print("shipped uzr: fitted z relative error \(String(format: "%.1e", err)), confidence \(fit.confidence)")
+    }
+}

@@ -76,3 +76,15 @@ final class RulesCLITests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: bench)), foreignBefore, "the bench history was left untouched")
     }
 }
+
+/// `recur rules` with no --model runs the shipped model (models/uzr-rules-f32.gguf).
+final class ShippedRulesCLITests: XCTestCase {
+    func testRulesDefaultsToTheShippedModel() throws {
+        let dir = try CLI.temporaryDirectory()
+        let examples = dir.appendingPathComponent("upper.tsv")
+        try "hello world\tHELLO WORLD\nabc def\tABC DEF\nquick fox\tQUICK FOX\nlazy dog\tLAZY DOG\n".write(to: examples, atomically: true, encoding: .utf8)
+        let r = try runSucceeding(["rules", "--examples", examples.path, "--query", "make it loud"], seconds: 120)
+        XCTAssertEqual(r.stdout, "MAKE IT LOUD\n", r.stderr)
+        XCTAssertTrue(r.stderr.contains("confidence"), r.stderr)
+    }
+}
