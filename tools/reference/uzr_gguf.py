@@ -7,6 +7,7 @@ runtime's forward pass, z gradient, fit and answers are checked against.
 
     python3 tools/reference/uzr_gguf.py make-checkpoint --out DIR [--seed S]
     python3 tools/reference/uzr_gguf.py compare --gguf FILE --checkpoint DIR/checkpoint.pt
+    python3 tools/reference/uzr_gguf.py config-yaml --checkpoint DIR/checkpoint.pt
 
     python3 tools/reference/uzr_gguf.py session --gguf FILE --turns TURNS.jsonl [--steps N --gate G
         --capacity C --replay R --seed S]
@@ -16,7 +17,8 @@ at z, grad (d loss / d z by autograd), the fit from z (Adam + L1 prox, recur_ref
 fitted z, ce and loss, and the greedy answers to the queries under the fitted z.
 make-checkpoint: a tiny random model as a training run leaves it (DIR/checkpoint.pt with
 {"model": state_dict, "config": ...} and DIR/all_config.yaml with `arch.name: uzr` and `fit:`),
-for `recur export`; compare: the largest |difference| per tensor between a GGUF and a checkpoint.
+for `recur export`; compare: the largest |difference| per tensor between a GGUF and a checkpoint;
+config-yaml: the all_config.yaml `recur export` reads, from a uzr.py training checkpoint's config.
 session: runs recur_reference.uzr.Session over the turns (JSON lines {"examples": [[x, y], ...],
 "queries": [x, ...]}) and prints one JSON line per turn (answers as Latin-1 strings, conf,
 z_slow_updated, retrieved, memory size, evicted id, the turn's seconds). Exit 77 when torch or gguf is missing.
@@ -104,6 +106,8 @@ def main():
     p = sub.add_parser("make-checkpoint")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("config-yaml")
+    p.add_argument("--checkpoint", required=True)
     p = sub.add_parser("compare")
     p.add_argument("--gguf", required=True)
     p.add_argument("--checkpoint", required=True)
@@ -130,6 +134,17 @@ def main():
         torch.save({"model": model.state_dict(), "config": {"d": cfg.d}}, os.path.join(args.out, "checkpoint.pt"))
         with open(os.path.join(args.out, "all_config.yaml"), "w") as f:
             f.write(uzr_yaml(cfg, uzr.FitConfig(steps=7, lr=0.05)))
+        return
+    if args.cmd == "config-yaml":
+        import os
+        ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+        cfg = uzr.UZRConfig.from_dict(ck["config"])
+        fit = uzr.FitConfig.from_dict(ck["config"].get("fit"))
+        out = os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "all_config.yaml")
+        with open(out + ".tmp", "w") as f:
+            f.write(uzr_yaml(cfg, fit))
+        os.replace(out + ".tmp", out)
+        print(out)
         return
     if args.cmd == "compare":
         model = load(args.gguf)
