@@ -167,7 +167,7 @@ public final class RuleModel: @unchecked Sendable {
             recur_f32_add(t.e.pointer, t.scratch.pointer, t.e.pointer, Int64(rows * h))
             layerNorm(t.e.pointer, b.norm2w, b.norm2b, rows: rows, xhat: s.xhat2.pointer, rstd: s.rstd2.pointer, y: s.h2.pointer)
             recur_f32_linear_bias(s.h2.pointer, b.wUp.pointer, b.bUp.pointer, s.up.pointer, Int64(rows), Int64(ffn), Int64(h))
-            activate(s.up.pointer, into: s.act.pointer, count: rows * ffn)
+            activate(s.up.pointer, into: s.act.pointer, cdf: s.cdf.pointer, count: rows * ffn)
             recur_f32_linear_bias(s.act.pointer, b.wDown.pointer, b.bDown.pointer, t.scratch.pointer, Int64(rows), Int64(h), Int64(ffn))
             recur_f32_add(t.e.pointer, t.scratch.pointer, t.e.pointer, Int64(rows * h))
             // FiLM: gamma and beta are linear in z, the same for every position.
@@ -219,18 +219,24 @@ public final class RuleModel: @unchecked Sendable {
     /// the output up to their own.
     @inline(__always) func visible(_ i: Int, _ j: Int) -> Bool { j < prefix || (i >= prefix && j <= i) }
 
-    private func activate(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+    /// y = act(x); for GELU, `cdf` keeps 0.5 (1 + erf(x / sqrt 2)) for the backward pass (erf is
+    /// the costliest part of a fit step, so it is computed once).
+    private func activate(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, cdf: UnsafeMutablePointer<Float>, count: Int) {
         switch activation {
         case .relu: for i in 0..<count { y[i] = max(x[i], 0) }
-        default: for i in 0..<count { y[i] = 0.5 * x[i] * (1 + erff(x[i] * Float(0.5.squareRoot()))) }
+        default:
+            for i in 0..<count {
+                cdf[i] = 0.5 * (1 + erff(x[i] * Float(0.5.squareRoot())))
+                y[i] = x[i] * cdf[i]
+            }
         }
     }
 
-    /// d act(u) / du.
-    @inline(__always) private func slope(_ u: Float) -> Float {
+    /// d act(u) / du, given the forward pass's cdf for GELU.
+    @inline(__always) private func slope(_ u: Float, cdf: Float) -> Float {
         switch activation {
         case .relu: return u > 0 ? 1 : 0
-        default: return 0.5 * (1 + erff(u * Float(0.5.squareRoot()))) + u * expf(-0.5 * u * u) / Float((2 * Double.pi).squareRoot())
+        default: return cdf + u * expf(-0.5 * u * u) / Float((2 * Double.pi).squareRoot())
         }
     }
 
@@ -293,10 +299,15 @@ public final class RuleModel: @unchecked Sendable {
                 }
                 var top = -Float.infinity
                 for i in 0..<vocab { top = max(top, row[i]) }
+                ce += top - row[target]
                 var sum: Float = 0
-                for i in 0..<vocab { sum += expf(row[i] - top) }
-                ce += logf(sum) + top - row[target]
-                for i in 0..<vocab { row[i] = expf(row[i] - top) / sum / (count * Float(pairs)) }
+                for i in 0..<vocab {
+                    row[i] = expf(row[i] - top)
+                    sum += row[i]
+                }
+                ce += logf(sum)
+                let scale = 1 / (sum * count * Float(pairs))
+                for i in 0..<vocab { row[i] *= scale }
                 row[target] -= 1 / (count * Float(pairs))
             }
             total += ce / count
@@ -333,7 +344,7 @@ public final class RuleModel: @unchecked Sendable {
             if n == 0 { break }
             // MLP: e = e1 + down(act(up(ln2(e1)))).
             recur_f32_gemm(0, 0, Int64(rows), Int64(ffn), Int64(h), 1, de, Int64(h), b.wDown.pointer, Int64(ffn), 0, t.ffnGrad.pointer, Int64(ffn))
-            for i in 0..<(rows * ffn) { t.ffnGrad.pointer[i] *= slope(s.up.pointer[i]) }
+            for i in 0..<(rows * ffn) { t.ffnGrad.pointer[i] *= slope(s.up.pointer[i], cdf: s.cdf.pointer[i]) }
             recur_f32_gemm(0, 0, Int64(rows), Int64(h), Int64(ffn), 1, t.ffnGrad.pointer, Int64(ffn), b.wUp.pointer, Int64(h), 0, tmp, Int64(h))
             layerNormBackward(tmp, b.norm2w, xhat: s.xhat2.pointer, rstd: s.rstd2.pointer, rows: rows, dx: de, accumulate: true)
             // Attention: e1 = e0 + out(attention(ln1(e0))).
@@ -377,7 +388,7 @@ public final class RuleModel: @unchecked Sendable {
 
 /// What one block keeps from the forward pass for the backward one.
 final class RuleLayerTape {
-    let xhat1, h1, q, k, v, probs, context, xhat2, h2, up, act, beforeFiLM: FloatBuffer
+    let xhat1, h1, q, k, v, probs, context, xhat2, h2, up, act, cdf, beforeFiLM: FloatBuffer
     let rstd1, rstd2, gamma, beta: FloatBuffer
 
     init(model m: RuleModel, rows: Int, pairs: Int) {
@@ -393,6 +404,7 @@ final class RuleLayerTape {
         h2 = FloatBuffer(count: rows * h)
         up = FloatBuffer(count: rows * m.ffn)
         act = FloatBuffer(count: rows * m.ffn)
+        cdf = FloatBuffer(count: rows * m.ffn)
         beforeFiLM = FloatBuffer(count: rows * h)
         rstd1 = FloatBuffer(count: rows)
         rstd2 = FloatBuffer(count: rows)
