@@ -102,7 +102,9 @@ final class BenchCLITests: XCTestCase {
     func testCtrlCStoresThePartialRun() throws {
         let p = try launch(["bench", "--model", model, "--threads", "1", "--batch", "1", "--repetitions", "100000", "--halt", "max",
                             "--no-baseline", "--input", puzzles, "--history", history])
-        Thread.sleep(forTimeInterval: 3)
+        // Long enough for the machine probe, the model load and a first repetition on a loaded
+        // 2-core machine (3 s was not, with other work running).
+        Thread.sleep(forTimeInterval: 10)
         kill(p.pid, SIGINT)
         let r = p.wait()
         XCTAssertEqual(r.status, 130, r.stderr)
