@@ -21,13 +21,13 @@ API:
     encode_pair / encode_pairs / encode_inputs, pair_ce, fit_z / fit_z_batch, answer,
     SplitMix64, Session (z_slow / z_fast, gate, eta, memory: retrieve / replay / capacity)
     rule families: FAMILIES, Task, sample_task, task_pairs
-    save_checkpoint / load_checkpoint, write_gguf
+    save_checkpoint / load_checkpoint, write_gguf / load_gguf
 """
 import math
 import os
 import random
 import string
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -246,33 +246,39 @@ class FitResult:
 
 def fit_z_batch(model: UZR, tokens: torch.Tensor, targets: torch.Tensor, z0: torch.Tensor, steps: int,
                 lr: float, l1: float, l2: float, z_base: Optional[torch.Tensor] = None,
-                final: bool = True, betas=(0.9, 0.999), eps: float = 1e-8) -> FitResult:
+                final: bool = True, betas=(0.9, 0.999), eps: float = 1e-8, state=None,
+                return_state: bool = False) -> FitResult:
     """Independent fits of T tasks at once: tokens/targets [T, P, L], z0 [T, k] (z_base [T, k] or None).
 
     Per task: loss(z) = mean over its P pairs of pair_ce + l2 * mean(z^2), z = z_base + v, v the
     variable (starting at z0). Adam on v exactly as torch.optim.Adam (bias-corrected, no weight
     decay), then v = sign(v) * max(|v| - lr * l1, 0). The sum of the task losses is differentiated,
     and Adam is elementwise, so every task gets its own single-task fit. Weights get no gradients.
+    state = (m, s, t) continues an earlier fit (Adam moments and step count; z0 its z);
+    return_state puts the final (m, s, t) in result.state.
     """
     T, P, L = tokens.shape
     tok = tokens.reshape(T * P, L)
     tgt = targets.reshape(T * P, L)
     v = z0.detach().clone()
     base = None if z_base is None else z_base.detach()
-    m = torch.zeros_like(v)
-    s = torch.zeros_like(v)
+    if state is None:
+        m, s, t0 = torch.zeros_like(v), torch.zeros_like(v), 0
+    else:
+        m, s, t0 = state[0].clone(), state[1].clone(), state[2]
     b1, b2 = betas
     hist = []
     params = [p for p in model.parameters() if p.requires_grad]
     for p in params:
         p.requires_grad_(False)
     try:
-        for t in range(1, steps + 1):
-            v.requires_grad_(True)
-            z = v if base is None else base + v
-            ce = pair_ce(model(tok, z.repeat_interleave(P, dim=0)), tgt).view(T, P).mean(1)
-            loss = ce + l2 * (z * z).mean(1)
-            (g,) = torch.autograd.grad(loss.sum(), v)
+        for t in range(t0 + 1, t0 + steps + 1):
+            with torch.enable_grad():  # also under torch.no_grad()
+                v.requires_grad_(True)
+                z = v if base is None else base + v
+                ce = pair_ce(model(tok, z.repeat_interleave(P, dim=0)), tgt).view(T, P).mean(1)
+                loss = ce + l2 * (z * z).mean(1)
+                (g,) = torch.autograd.grad(loss.sum(), v)
             hist.append(loss.detach())
             with torch.no_grad():
                 v = v.detach()
@@ -294,7 +300,10 @@ def fit_z_batch(model: UZR, tokens: torch.Tensor, targets: torch.Tensor, z0: tor
         for p in params:
             p.requires_grad_(True)
     history = torch.stack(hist) if hist else torch.zeros(0, T, dtype=v.dtype)
-    return FitResult(v.detach(), history, ce_f, loss_f)
+    res = FitResult(v.detach(), history, ce_f, loss_f)
+    if return_state:
+        res.state = (m, s, t0 + steps)
+    return res
 
 
 def fit_z(model: UZR, pairs, z0: Optional[torch.Tensor] = None, steps: int = 20, lr: float = 0.1,
@@ -549,7 +558,7 @@ def _mask(x: str, ch: str) -> str:
 class Family:
     """name, sample_params(rng) -> params (JSON-able), apply(params, x) -> y, make_input(rng, params) -> x."""
 
-    def __init__(self, name, sample_params, apply, make_input, describe=None):
+    def __init__(self, name, sample_params, apply, make_input):
         self.name, self.sample_params, self.apply, self.make_input = name, sample_params, apply, make_input
 
 
@@ -686,7 +695,8 @@ def gguf_tensor_names(cfg: UZRConfig) -> List[str]:
 
 
 def write_gguf(model: UZR, fit: FitConfig, path: str, ftype: str = "f32") -> str:
-    """The doc's `uzr` GGUF. f16: 2-D weights as F16, 1-D tensors (norms, biases) stay F32."""
+    """The doc's `uzr` GGUF (also uzr.fit.retrieve / replay / capacity, as `recur export` writes).
+    f16: 2-D weights as F16, 1-D tensors (norms, biases) stay F32."""
     import gguf
     import numpy as np
 
@@ -705,8 +715,10 @@ def write_gguf(model: UZR, fit: FitConfig, path: str, ftype: str = "f32") -> str
     w.add_float32(f"{ARCH}.attention.layer_norm_epsilon", float(cfg.eps))
     w.add_float32(f"{ARCH}.fit.lr", float(fit.lr))
     w.add_uint32(f"{ARCH}.fit.steps", int(fit.steps))
-    for key in ("l1", "l2", "gate", "eta"):
+    for key in ("l1", "l2", "gate", "eta", "retrieve"):
         w.add_float32(f"{ARCH}.fit.{key}", float(getattr(fit, key)))
+    w.add_uint32(f"{ARCH}.fit.replay", int(fit.replay))
+    w.add_uint32(f"{ARCH}.fit.capacity", int(fit.capacity))
     for name in gguf_tensor_names(cfg):
         t = sd[name].detach().to(torch.float32).contiguous().numpy()
         if ftype == "f16" and t.ndim == 2:
@@ -717,3 +729,45 @@ def write_gguf(model: UZR, fit: FitConfig, path: str, ftype: str = "f32") -> str
     w.write_tensors_to_file()
     w.close()
     return path
+
+
+def load_gguf(path: str) -> Tuple[UZR, FitConfig]:
+    """A `uzr` GGUF (F32 / F16 tensors) back into UZR (float32) and its fit settings (uzr.fit.*, FitConfig's
+    defaults for keys the file lacks)."""
+    import gguf
+    import numpy as np
+
+    r = gguf.GGUFReader(path)
+
+    def field(key):
+        f = r.fields[key]
+        v = f.parts[f.data[0]]
+        if f.types[0] == gguf.GGUFValueType.STRING:
+            return bytes(v).decode()
+        x = v.tolist()[0]
+        if f.types[0] == gguf.GGUFValueType.FLOAT32:  # the shortest decimal with the same float32
+            short = float(f"{x:.7g}")
+            x = short if np.float32(short) == np.float32(x) else x
+        return x
+
+    if field("general.architecture") != ARCH:
+        raise ValueError(f"{path}: general.architecture is not {ARCH!r}")
+    cfg = UZRConfig(d=field(f"{ARCH}.embedding_length"), heads=field(f"{ARCH}.attention.head_count"),
+                    layers=field(f"{ARCH}.block_count"), k=field(f"{ARCH}.latent_length"),
+                    ffn=field(f"{ARCH}.feed_forward_length"), activation=field(f"{ARCH}.activation"),
+                    max_in=field(f"{ARCH}.max_input"), max_out=field(f"{ARCH}.max_output"),
+                    eps=field(f"{ARCH}.attention.layer_norm_epsilon"))
+    if cfg.seq_len != field(f"{ARCH}.context_length") or field(f"{ARCH}.vocab_size") != VOCAB:
+        raise ValueError(f"{path}: context_length / vocab_size disagree with max_input / max_output")
+    fit = FitConfig()
+    for key in ("lr", "steps", "l1", "l2", "gate", "eta", "retrieve", "replay", "capacity"):
+        if f"{ARCH}.fit.{key}" in r.fields:
+            setattr(fit, key, field(f"{ARCH}.fit.{key}"))
+    state = {}
+    for t in r.tensors:
+        shape = [int(n) for n in reversed(t.shape.tolist())]
+        state[t.name] = torch.from_numpy(np.asarray(t.data, dtype=np.float32).reshape(shape).copy())
+    model = UZR(cfg)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    return model, fit
