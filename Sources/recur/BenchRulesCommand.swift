@@ -93,7 +93,7 @@ struct BenchRulesCommand: ParsableCommand {
             let prefix = dir.appendingPathComponent("reference-turns.jsonl")
             try (lines.prefix(n).joined(separator: "\n") + "\n").write(to: prefix, atomically: true, encoding: .utf8)
             BenchSupport.progress("PyTorch reference: \(n) turns")
-            let r = try Subprocess.run("/usr/bin/env", ["python3", script, "session", "--gguf", path, "--turns", prefix.path])
+            let r = try Subprocess.run("/usr/bin/env", ["python3", script, "session", "--gguf", path, "--turns", prefix.path, "--threads", "\(threads)"])
             BenchSupport.endProgress()
             if r.status == 0 {
                 let rows = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }

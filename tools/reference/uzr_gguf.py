@@ -120,8 +120,9 @@ def main():
     p.add_argument("--capacity", type=int, default=None)
     p.add_argument("--replay", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (the bench passes its own count)")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(getattr(args, "threads", 2))
     if args.cmd == "make-checkpoint":
         import os
         torch.manual_seed(args.seed)
