@@ -55,14 +55,7 @@ public struct ControllerArchitecture {
             add("gate", "fc2.weight", [1, g], dst: "gate")
             add("gate", "fc2.bias", [1], dst: "gate")
         }
-        for t in b.plan {
-            guard let have = shapes[t.source] else { throw ExportError.missingTensor(file: file, name: t.source) }
-            guard have == t.shape else { throw ExportError.badShape(file: file, name: t.source, expected: t.shape, found: have) }
-        }
-        let planned = Set(b.plan.map(\.source))
-        if let extra = shapes.keys.sorted().first(where: { !planned.contains($0) }) {
-            throw fail("the checkpoint tensor '\(extra)' is not part of a controller of layers \(layers)")
-        }
+        try b.check(against: shapes, checkpoint: file, config: yaml.path, what: "a controller of layers \(layers)")
         let a = Self.architecture
         metadata = [
             ("general.architecture", .string(a)),

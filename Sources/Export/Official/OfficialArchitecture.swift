@@ -37,6 +37,19 @@ public struct OfficialArchitecture {
             plan.append(TensorPlan(name: name, shape: shape, source: source, rows: rows, isLinearWeight: linear))
         }
 
+        /// Every planned source tensor is in `shapes` with its planned shape, and `shapes` holds
+        /// nothing the plan does not use (`what` names the model in that error).
+        func check(against shapes: [String: [Int]], checkpoint file: String, config: String, what: String) throws {
+            for t in plan {
+                guard let have = shapes[t.source] else { throw ExportError.missingTensor(file: file, name: t.source) }
+                guard have == t.shape else { throw ExportError.badShape(file: file, name: t.source, expected: t.shape, found: have) }
+            }
+            let planned = Set(plan.map(\.source))
+            if let extra = shapes.keys.sorted().first(where: { !planned.contains($0) }) {
+                throw ExportError.badConfig(file: config, detail: "the checkpoint tensor '\(extra)' is not part of \(what)")
+            }
+        }
+
         /// What every TRM-style model has after its embeddings: initial states, LM head, Q-head.
         mutating func addStatesAndHeads(vocab: Int, hidden: Int) {
             add("h_init", [hidden], "H_init")

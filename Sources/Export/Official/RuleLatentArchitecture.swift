@@ -57,14 +57,7 @@ public struct RuleLatentArchitecture {
         b.add("output_norm.bias", [d], "output_norm.bias")
         b.add("output.weight", [vocab, d], "output.weight", linear: true)
         b.add("output.bias", [vocab], "output.bias")
-        for t in b.plan {
-            guard let have = shapes[t.source] else { throw ExportError.missingTensor(file: file, name: t.source) }
-            guard have == t.shape else { throw ExportError.badShape(file: file, name: t.source, expected: t.shape, found: have) }
-        }
-        let planned = Set(b.plan.map(\.source))
-        if let extra = shapes.keys.sorted().first(where: { !planned.contains($0) }) {
-            throw fail("the checkpoint tensor '\(extra)' is not part of a uzr model with these settings")
-        }
+        try b.check(against: shapes, checkpoint: file, config: yaml.path, what: "a uzr model with these settings")
 
         var meta: [(key: String, value: GGUFValue)] = [
             ("general.architecture", .string(Self.architecture)),
