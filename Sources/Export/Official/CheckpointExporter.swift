@@ -61,6 +61,10 @@ public enum CheckpointExporter {
             let arch = try RuleLatentArchitecture(shapes: shapes, config: yaml, checkpointPath: checkpoint)
             (plan, metadata, notes) = (arch.tensors, arch.metadata, [])
             (architecture, hidden) = (RuleLatentArchitecture.architecture, arch.hiddenSize)
+        } else if NSSRArchitecture.matches(yaml) {
+            let arch = try NSSRArchitecture(shapes: shapes, config: yaml, checkpointPath: checkpoint)
+            (plan, metadata, notes) = (arch.tensors, arch.metadata, [])
+            (architecture, hidden) = (NSSRArchitecture.architecture, arch.hiddenSize)
         } else {
             let arch = try OfficialArchitecture(shapes: shapes, config: yaml, checkpointPath: checkpoint, overrides: overrides)
             (plan, metadata, notes) = (arch.tensors, arch.config.metadata, arch.notes)

@@ -26,10 +26,16 @@ public struct ModelDescription: Sendable, Equatable {
     public var halting: HaltingSpec?
     /// The fixed memory bank that passes marked `readsMemory` read, if any.
     public var memory: MemoryBankSpec?
+    /// What the first state is made of: token embeddings (every family but NSSR) or a linear
+    /// projection of per-position features (`input_proj`, NSSR's example rows).
+    public var input: InputSpec
+    /// States that start from a learned vector `<state>_init` broadcast to every position (NSSR's
+    /// y and z) rather than from zeros or a runner's own rule.
+    public var learnedInitialStates: [String]
 
     public init(architecture: String, hiddenSize: Int, vocabSize: Int, contextLength: Int, stacks: [StackSpec],
                 schedule: Schedule, heads: [HeadSpec], embeddingScale: Float, outputNorm: NormSpec?, tiedOutput: Bool,
-                halting: HaltingSpec? = nil, memory: MemoryBankSpec? = nil) {
+                halting: HaltingSpec? = nil, memory: MemoryBankSpec? = nil, input: InputSpec = .tokens, learnedInitialStates: [String] = []) {
         self.architecture = architecture
         self.hiddenSize = hiddenSize
         self.vocabSize = vocabSize
@@ -42,6 +48,8 @@ public struct ModelDescription: Sendable, Equatable {
         self.tiedOutput = tiedOutput
         self.halting = halting
         self.memory = memory
+        self.input = input
+        self.learnedInitialStates = learnedInitialStates
     }
 
     public func stack(named name: String) -> StackSpec? { stacks.first { $0.name == name } }
@@ -51,6 +59,14 @@ public struct ModelDescription: Sendable, Equatable {
     public var isCausal: Bool {
         stacks.contains { if case let .attention(a) = $0.block.mixer { return a.causal } else { return false } }
     }
+}
+
+/// The model's input.
+public enum InputSpec: Sendable, Equatable {
+    /// Token ids looked up in `token_embd`.
+    case tokens
+    /// `width` floats per position, projected by `input_proj` (weight and bias) to the hidden size.
+    case features(width: Int)
 }
 
 /// Normalization: RMS (TRM/HRM without weight, Llama with one) or LayerNorm with weight and bias.
@@ -190,22 +206,34 @@ public struct StackSpec: Sendable, Equatable {
 /// A head reads a named state: the LM head every position of z_H (after the puzzle prefix), the
 /// TRM Q-head position 0 of z_H.
 public struct HeadSpec: Sendable, Equatable {
-    public enum Kind: String, Sendable { case lm, halting }
+    public enum Kind: String, Sendable {
+        case lm, halting
+        /// A linear classifier (weight and bias) named by `tensor`: NSSR's function, composition
+        /// and halt heads.
+        case classifier
+    }
     public enum Positions: Sendable, Equatable {
         /// Every position from `offset` on.
         case from(Int)
         /// One position.
         case at(Int)
+        /// The mean over every position.
+        case mean
     }
 
     public var kind: Kind
     public var state: String
     public var positions: Positions
+    /// A classifier's tensor prefix (`head_primary`) and number of logits.
+    public var tensor: String?
+    public var width: Int?
 
-    public init(kind: Kind, state: String, positions: Positions) {
+    public init(kind: Kind, state: String, positions: Positions, tensor: String? = nil, width: Int? = nil) {
         self.kind = kind
         self.state = state
         self.positions = positions
+        self.tensor = tensor
+        self.width = width
     }
 }
 

@@ -8,7 +8,7 @@ public protocol ModelFamily {
 
 /// The families Recur knows, keyed by `general.architecture`.
 public enum ModelFamilies {
-    public static let all: [ModelFamily.Type] = [RecursiveFamily.self, RecursiveLMFamily.self, LlamaFamily.self, RuleLatentFamily.self]
+    public static let all: [ModelFamily.Type] = [RecursiveFamily.self, RecursiveLMFamily.self, LlamaFamily.self, RuleLatentFamily.self, NSSRFamily.self]
 
     public static func family(for architecture: String) -> ModelFamily.Type? {
         all.first { $0.architectures.contains(architecture) }

@@ -6,6 +6,7 @@
 ///     HRM:  repeat(H) { repeat(L) { z_L = L(z_L + (z_H + x)) };  z_H = H(z_H + z_L) }
 ///     RLM:  TRM or HRM over causal blocks, z_H += memory_read(z_H) after each H-update
 ///     flat: h = main(h)
+///     NSSR: repeat(T) { repeat(n) { z = blocks(ln(z + (x + y))) };  y = blocks(ln(y + z)) }
 ///
 /// An injection adds its states, summed left to right, to the updated state before the stack runs
 /// (`state + (a + b)`, the official TRM order). Each pass of a stack is one *virtual layer*: a
@@ -23,12 +24,16 @@ public struct Schedule: Sendable, Equatable {
         /// After the stack, the state reads the memory bank and adds what it read
         /// (`state = state + memory_read(state)`).
         public var readsMemory: Bool
+        /// A LayerNorm (weight and bias tensors `<norm>.weight`, `<norm>.bias`) applied to the
+        /// injected sum before the stack runs (NSSR's `recursion_norm`); nil: none.
+        public var norm: String?
 
-        public init(stack: String, state: String, inject: [String] = [], readsMemory: Bool = false) {
+        public init(stack: String, state: String, inject: [String] = [], readsMemory: Bool = false, norm: String? = nil) {
             self.stack = stack
             self.state = state
             self.inject = inject
             self.readsMemory = readsMemory
+            self.norm = norm
         }
     }
 
@@ -60,11 +65,14 @@ public struct Schedule: Sendable, Equatable {
 
     /// The TRM/HRM schedule of one ACT step; `hStack` is the L stack's name again for TRM.
     /// `memory`: z_H reads the memory bank after every H-update (the recursive LM's bank).
-    public static func recursive(hCycles: Int, lCycles: Int, lStack: String, hStack: String, input: String = "x", memory: Bool = false) -> Schedule {
+    /// `low`, `high`: the states' names (NSSR calls them z and y); `norm`: a LayerNorm over each
+    /// injected sum (NSSR's recursion norm, which injects the input before the high state).
+    public static func recursive(hCycles: Int, lCycles: Int, lStack: String, hStack: String, input: String = "x", memory: Bool = false,
+                                 low: String = "z_L", high: String = "z_H", inputFirst: Bool = false, norm: String? = nil) -> Schedule {
         Schedule([
             .repeated(hCycles, [
-                .repeated(lCycles, [.pass(Pass(stack: lStack, state: "z_L", inject: ["z_H", input]))]),
-                .pass(Pass(stack: hStack, state: "z_H", inject: ["z_L"], readsMemory: memory)),
+                .repeated(lCycles, [.pass(Pass(stack: lStack, state: low, inject: inputFirst ? [input, high] : [high, input], norm: norm))]),
+                .pass(Pass(stack: hStack, state: high, inject: [low], readsMemory: memory, norm: norm)),
             ]),
         ])
     }

@@ -1,0 +1,282 @@
+import CKernels
+import Foundation
+
+/// The five heads' logits of one NSSR supervision step.
+public struct NSSRHeads: Sendable, Equatable {
+    /// One logit per function the model knows (`functionNames`), for each of the three function heads.
+    public var primary: [Float], secondary: [Float], tertiary: [Float]
+    /// Logits of the composition types `NSSRFamily.compositionTypes`.
+    public var composition: [Float]
+    public var halt: Float
+
+    public init(primary: [Float], secondary: [Float], tertiary: [Float], composition: [Float], halt: Float) {
+        self.primary = primary
+        self.secondary = secondary
+        self.tertiary = tertiary
+        self.composition = composition
+        self.halt = halt
+    }
+}
+
+/// The NSSR model (docs/nssr.md), run from its description (`NSSRFamily`): the example rows are
+/// projected from their features, then each supervision step runs the description's recursion
+/// schedule (passes of the block stack over y and z, each after the recursion LayerNorm of its
+/// injected sum) and its classifier heads on the mean of y. Quantized files are widened to F32
+/// at load (the model is small; the search, not the model, is the hot loop).
+public final class NSSRModel: @unchecked Sendable {
+    public let description: ModelDescription
+    public let file: GGUFFile
+    /// The functions the heads were trained for: the registry's first `functionNames.count`, in id order.
+    public let functionNames: [String]
+    public let hidden: Int, heads: Int, headDim: Int, ffn: Int
+    /// Rows the model reads (`seq_len`) and value slots per row (inputs, then the output last).
+    public let maxRows: Int, valuesPerRow: Int
+    public var supervisionSteps: Int { description.halting?.maxSteps ?? 1 }
+
+    let inputWidth: Int
+    let epsilon: Float
+    let inputProjection: (weight: FloatBuffer, bias: FloatBuffer)
+    let positions: FloatBuffer
+    let initialStates: [String: FloatBuffer]
+    let norms: [String: (weight: FloatBuffer, bias: FloatBuffer)]
+    let blocks: [String: [Block]]
+    let classifiers: [(spec: HeadSpec, weight: FloatBuffer, bias: FloatBuffer)]
+
+    struct Block {
+        let norm1w, norm1b, wq, bq, wk, bk, wv, bv, wo, bo: FloatBuffer
+        let norm2w, norm2b, wUp, bUp, wDown, bDown: FloatBuffer
+    }
+
+    public convenience init(path: String) throws {
+        try self.init(file: GGUFFile(path: path))
+    }
+
+    public init(file: GGUFFile) throws {
+        let d = try ModelFamilies.describe(file)
+        guard d.architecture == "nssr", case let .features(width) = d.input, let stack = d.stacks.first,
+              case let .attention(a) = stack.block.mixer else {
+            throw ModelError.badMetadata(file: file.path, detail: "'\(d.architecture)' is not a neuro-symbolic search model (nssr)")
+        }
+        self.file = file
+        description = d
+        hidden = d.hiddenSize
+        heads = a.heads
+        headDim = a.headDim
+        ffn = stack.block.mlpWidth
+        epsilon = stack.block.norm.epsilon
+        maxRows = d.contextLength
+        inputWidth = width
+        valuesPerRow = width / 4
+        let functionCount = d.heads.first?.width ?? 0
+        functionNames = try NSSRFamily.functionNames(file, count: functionCount)
+
+        let loader = WeightLoader(file: file)
+        let h = hidden
+        inputProjection = (try loader.floats("input_proj.weight", shape: [h, width]), try loader.floats("input_proj.bias", shape: [h]))
+        positions = try loader.floats("position_embd.weight", shape: [maxRows, h])
+        var initial: [String: FloatBuffer] = [:]
+        for state in d.learnedInitialStates { initial[state] = try loader.floats("\(state)_init", shape: [h]) }
+        initialStates = initial
+        var norms: [String: (FloatBuffer, FloatBuffer)] = [:]
+        for name in Set(d.schedule.passes.compactMap(\.norm)) {
+            norms[name] = (try loader.floats("\(name).weight", shape: [h]), try loader.floats("\(name).bias", shape: [h]))
+        }
+        self.norms = norms
+        var blocks: [String: [Block]] = [:]
+        for s in d.stacks {
+            blocks[s.name] = try (0..<s.layers).map { n in
+                let p = "\(s.tensorPrefix).\(n)", f = s.block.mlpWidth
+                func t(_ name: String, _ shape: [Int]) throws -> FloatBuffer { try loader.floats("\(p).\(name)", shape: shape) }
+                return Block(
+                    norm1w: try t("attn_norm.weight", [h]), norm1b: try t("attn_norm.bias", [h]),
+                    wq: try t("attn_q.weight", [h, h]), bq: try t("attn_q.bias", [h]),
+                    wk: try t("attn_k.weight", [h, h]), bk: try t("attn_k.bias", [h]),
+                    wv: try t("attn_v.weight", [h, h]), bv: try t("attn_v.bias", [h]),
+                    wo: try t("attn_output.weight", [h, h]), bo: try t("attn_output.bias", [h]),
+                    norm2w: try t("ffn_norm.weight", [h]), norm2b: try t("ffn_norm.bias", [h]),
+                    wUp: try t("ffn_up.weight", [f, h]), bUp: try t("ffn_up.bias", [f]),
+                    wDown: try t("ffn_down.weight", [h, f]), bDown: try t("ffn_down.bias", [h]))
+            }
+        }
+        self.blocks = blocks
+        classifiers = try d.heads.map { spec in
+            guard let name = spec.tensor, let w = spec.width else {
+                throw ModelError.badMetadata(file: file.path, detail: "an nssr head has no tensor name or width")
+            }
+            return (spec, try loader.floats("\(name).weight", shape: [w, h]), try loader.floats("\(name).bias", shape: [w]))
+        }
+    }
+
+    // MARK: features
+
+    /// The 4 features of one value: v / 100, sign(v), log1p(|v|), v - trunc(v).
+    public static func features(of v: Double) -> [Float] {
+        [Float(v / 100), Float(v > 0 ? 1 : (v < 0 ? -1 : 0)), Float(log1p(abs(v))), Float(v - v.rounded(.towardZero))]
+    }
+
+    /// The feature rows of a task: the first `maxRows` rows, each the first `valuesPerRow - 1`
+    /// inputs (zeros for missing ones) and the output (a row's last value) in the last slot.
+    public func features(rows: [[Double]]) throws -> [Float] {
+        let used = rows.prefix(maxRows)
+        guard !used.isEmpty else { throw ModelError.badInput("a task needs at least one row") }
+        var out = [Float](repeating: 0, count: used.count * inputWidth)
+        for (r, row) in used.enumerated() {
+            guard row.count >= 2 else { throw ModelError.badInput("row \(r + 1) has \(row.count) values; a row is inputs, then the output") }
+            guard row.allSatisfy(\.isFinite) else { throw ModelError.badInput("row \(r + 1) holds a value that is not finite") }
+            let inputs = row.dropLast().prefix(valuesPerRow - 1)
+            for (slot, v) in inputs.enumerated() { write(v, slot: slot) }
+            write(row[row.count - 1], slot: valuesPerRow - 1)
+            func write(_ v: Double, slot: Int) {
+                for (i, f) in Self.features(of: v).enumerated() { out[r * inputWidth + slot * 4 + i] = f }
+            }
+        }
+        return out
+    }
+
+    // MARK: running
+
+    /// Starts a task: projects its rows and sets the learned initial states. Each `step()` of the
+    /// run is one supervision step on the carried states.
+    public func start(rows: [[Double]]) throws -> NSSRRun {
+        let features = try features(rows: rows)
+        return NSSRRun(model: self, features: features, rows: features.count / inputWidth)
+    }
+
+    /// One stack pass over `rows` rows of `state`, in place (pre-norm blocks).
+    func runStack(_ name: String, _ state: UnsafeMutablePointer<Float>, rows: Int, scratch s: NSSRScratch) {
+        let h = hidden
+        for b in blocks[name] ?? [] {
+            recur_f32_layer_norm(state, b.norm1w.pointer, b.norm1b.pointer, s.normed.pointer, Int64(rows), Int64(h), epsilon)
+            recur_f32_linear_bias(s.normed.pointer, b.wq.pointer, b.bq.pointer, s.q.pointer, Int64(rows), Int64(h), Int64(h))
+            recur_f32_linear_bias(s.normed.pointer, b.wk.pointer, b.bk.pointer, s.k.pointer, Int64(rows), Int64(h), Int64(h))
+            recur_f32_linear_bias(s.normed.pointer, b.wv.pointer, b.bv.pointer, s.v.pointer, Int64(rows), Int64(h), Int64(h))
+            attention(rows: rows, scratch: s)
+            recur_f32_linear_bias(s.context.pointer, b.wo.pointer, b.bo.pointer, s.out.pointer, Int64(rows), Int64(h), Int64(h))
+            recur_f32_add(state, s.out.pointer, state, Int64(rows * h))
+            recur_f32_layer_norm(state, b.norm2w.pointer, b.norm2b.pointer, s.normed.pointer, Int64(rows), Int64(h), epsilon)
+            recur_f32_linear_bias(s.normed.pointer, b.wUp.pointer, b.bUp.pointer, s.up.pointer, Int64(rows), Int64(ffn), Int64(h))
+            let up = s.up.pointer
+            for i in 0..<(rows * ffn) { up[i] = up[i] * 0.5 * (1 + erff(up[i] * Float(0.5.squareRoot()))) }
+            recur_f32_linear_bias(up, b.wDown.pointer, b.bDown.pointer, s.out.pointer, Int64(rows), Int64(h), Int64(ffn))
+            recur_f32_add(state, s.out.pointer, state, Int64(rows * h))
+        }
+    }
+
+    /// Softmax attention over every row (no mask), per head.
+    private func attention(rows: Int, scratch s: NSSRScratch) {
+        let h = hidden, scale = 1 / Float(headDim).squareRoot()
+        let probs = s.probs.pointer
+        for head in 0..<heads {
+            let q = s.q.pointer + head * headDim, k = s.k.pointer + head * headDim, v = s.v.pointer + head * headDim
+            recur_f32_gemm(0, 1, Int64(rows), Int64(rows), Int64(headDim), scale, q, Int64(h), k, Int64(h), 0, probs, Int64(rows))
+            for i in 0..<rows {
+                let row = probs + i * rows
+                var top = -Float.infinity
+                for j in 0..<rows { top = max(top, row[j]) }
+                var sum: Float = 0
+                for j in 0..<rows { row[j] = expf(row[j] - top); sum += row[j] }
+                for j in 0..<rows { row[j] /= sum }
+            }
+            recur_f32_gemm(0, 0, Int64(rows), Int64(headDim), Int64(rows), 1, probs, Int64(rows), v, Int64(h), 0,
+                           s.context.pointer + head * headDim, Int64(h))
+        }
+    }
+}
+
+/// Buffers of one run, sized for the model's longest task.
+final class NSSRScratch {
+    let normed, q, k, v, context, out, up, probs, sum: FloatBuffer
+
+    init(model m: NSSRModel, rows: Int) {
+        let h = m.hidden
+        normed = FloatBuffer(count: rows * h)
+        q = FloatBuffer(count: rows * h)
+        k = FloatBuffer(count: rows * h)
+        v = FloatBuffer(count: rows * h)
+        context = FloatBuffer(count: rows * h)
+        out = FloatBuffer(count: rows * h)
+        up = FloatBuffer(count: rows * m.ffn)
+        probs = FloatBuffer(count: rows * rows)
+        sum = FloatBuffer(count: rows * h)
+    }
+}
+
+/// One task's run: the projected input x and the carried states, advanced one supervision step
+/// at a time.
+public final class NSSRRun {
+    public let model: NSSRModel
+    public let rows: Int
+    /// Supervision steps run so far.
+    public private(set) var steps = 0
+    private var states: [String: FloatBuffer] = [:]
+    private let scratch: NSSRScratch
+
+    init(model m: NSSRModel, features: [Float], rows: Int) {
+        model = m
+        self.rows = rows
+        scratch = NSSRScratch(model: m, rows: rows)
+        let h = m.hidden
+        let x = FloatBuffer(count: rows * h)
+        features.withUnsafeBufferPointer {
+            recur_f32_linear_bias($0.baseAddress!, m.inputProjection.weight.pointer, m.inputProjection.bias.pointer, x.pointer,
+                                  Int64(rows), Int64(h), Int64(m.inputWidth))
+        }
+        recur_f32_add(x.pointer, m.positions.pointer, x.pointer, Int64(rows * h))
+        states["x"] = x
+        for state in m.description.schedule.states where state != "x" {
+            let buffer = FloatBuffer(count: rows * h)
+            if let initial = m.initialStates[state] {
+                for r in 0..<rows { (buffer.pointer + r * h).update(from: initial.pointer, count: h) }
+            }
+            states[state] = buffer
+        }
+    }
+
+    /// A state's values, `[rows, hidden]` (for tests and tracing).
+    public func state(_ name: String) -> [Float] {
+        guard let b = states[name] else { return [] }
+        return Array(UnsafeBufferPointer(start: b.pointer, count: rows * model.hidden))
+    }
+
+    /// Runs one supervision step (the schedule once) and returns its heads.
+    public func step() -> NSSRHeads {
+        let m = model, h = m.hidden, n = rows * h
+        let sum = scratch.sum.pointer
+        for pass in m.description.schedule.passes {
+            guard let state = states[pass.state] else { continue }
+            // sum = state + (inject[0] + inject[1] + ...), then the recursion norm, then the stack.
+            if let first = pass.inject.first, let firstBuffer = states[first] {
+                sum.update(from: firstBuffer.pointer, count: n)
+                for name in pass.inject.dropFirst() { if let b = states[name] { recur_f32_add(sum, b.pointer, sum, Int64(n)) } }
+                recur_f32_add(state.pointer, sum, sum, Int64(n))
+            } else {
+                sum.update(from: state.pointer, count: n)
+            }
+            if let norm = pass.norm, let (w, b) = m.norms[norm] {
+                recur_f32_layer_norm(sum, w.pointer, b.pointer, state.pointer, Int64(rows), Int64(h), m.epsilon)
+            } else {
+                state.pointer.update(from: sum, count: n)
+            }
+            m.runStack(pass.stack, state.pointer, rows: rows, scratch: scratch)
+        }
+        steps += 1
+        var logits: [String: [Float]] = [:]
+        for c in m.classifiers {
+            var pooled = [Float](repeating: 0, count: h)
+            if let s = states[c.spec.state] {
+                for r in 0..<rows { for i in 0..<h { pooled[i] += s.pointer[r * h + i] } }
+                for i in 0..<h { pooled[i] /= Float(rows) }
+            }
+            var out = [Float](repeating: 0, count: c.weight.count / h)
+            pooled.withUnsafeBufferPointer { p in
+                out.withUnsafeMutableBufferPointer { o in
+                    recur_f32_linear_bias(p.baseAddress!, c.weight.pointer, c.bias.pointer, o.baseAddress!, 1, Int64(o.count), Int64(h))
+                }
+            }
+            logits[c.spec.tensor ?? ""] = out
+        }
+        return NSSRHeads(primary: logits["head_primary"] ?? [], secondary: logits["head_secondary"] ?? [],
+                         tertiary: logits["head_tertiary"] ?? [], composition: logits["head_composition"] ?? [],
+                         halt: logits["head_halt"]?.first ?? 0)
+    }
+}
