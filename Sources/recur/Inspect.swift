@@ -17,8 +17,9 @@ struct Inspect: ParsableCommand {
         if let config = try? ModelConfig(gguf: file) {
             print("architecture: \(config.architecture.rawValue) (\(config.tokenMixer.rawValue), positions \(config.positionEncoding.rawValue), halting \(config.haltRule.rawValue))")
         }
-        if let d = try? ModelFamilies.describe(file), d.isCausal {
-            printLanguageModel(d, file: file)
+        if let d = try? ModelFamilies.describe(file) {
+            if d.isCausal { printLanguageModel(d, file: file) }
+            if d.architecture == "nssr" { printSearchModel(d) }
         }
         print("\nmetadata:")
         for (key, value) in file.metadata { print("  \(key) = \(render(value))") }
@@ -44,6 +45,16 @@ struct Inspect: ParsableCommand {
         if let first = report.findings.first {
             throw CLIError("\(file.path): tensor '\(first.tensor)' holds \(first.value) at index \(first.index)")
         }
+    }
+
+    /// The NSSR description: its blocks, recursion and heads.
+    private func printSearchModel(_ d: ModelDescription) {
+        guard let stack = d.stacks.first, case let .attention(a) = stack.block.mixer, case let .features(width) = d.input else { return }
+        let passes = d.schedule.passes, low = passes.filter { $0.state == "z" }.count, high = passes.filter { $0.state == "y" }.count
+        print("search model: \(d.architecture), \(stack.layers) \(stack.block.placement.rawValue)-norm blocks, hidden \(d.hiddenSize), "
+              + "\(a.heads) heads of \(a.headDim), \(stack.block.mlp.rawValue) \(stack.block.mlpWidth), "
+              + "\(width / 4) values of 4 features per row, at most \(d.contextLength) rows; per supervision step T \(high) x (n \(low / max(high, 1)) z + 1 y) passes, "
+              + "at most \(d.halting?.maxSteps ?? 1) steps; heads \(d.heads.map { "\($0.tensor ?? "?") \($0.width ?? 0)" }.joined(separator: ", "))")
     }
 
     /// The description Recur runs, then the tokenizer and chat template facts a llama.cpp user
