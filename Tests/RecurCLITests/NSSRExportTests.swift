@@ -24,8 +24,9 @@ final class NSSRExportTests: XCTestCase {
             XCTAssertEqual(model.supervisionSteps, 3)
             primary[type] = try model.start(rows: rows).step().primary
         }
-        let diffs = try JSONSerialization.jsonObject(with: Data(Reference.python(
-            ["tools/reference/nssr_gguf.py", "compare", "--gguf", dir.appendingPathComponent("nssr-f32.gguf").path, "--checkpoint", checkpoint]).utf8)) as? [String: Double]
+        let compared = try JSONSerialization.jsonObject(with: Data(Reference.python(
+            ["tools/reference/nssr_gguf.py", "compare", "--gguf", dir.appendingPathComponent("nssr-f32.gguf").path, "--checkpoint", dir.path]).utf8)) as? [String: Any]
+        let diffs = compared?["max_abs_diff"] as? [String: Double]
         XCTAssertEqual(diffs?.count, 49)
         XCTAssertEqual(diffs?.values.max(), 0, "F32 export keeps every weight exactly")
         let f32 = try XCTUnwrap(primary["f32"]), scale = f32.map(abs).max() ?? 1
@@ -36,7 +37,7 @@ final class NSSRExportTests: XCTestCase {
 
         let yaml = dir.appendingPathComponent("all_config.yaml")
         let text = try String(contentsOf: yaml, encoding: .utf8)
-        try text.replacingOccurrences(of: "  - F24\n", with: "").write(to: yaml, atomically: true, encoding: .utf8)
+        try text.replacingOccurrences(of: "  - \"F24\"\n", with: "").write(to: yaml, atomically: true, encoding: .utf8)
         let bad = try CLI.run(["export", checkpoint, "-o", dir.appendingPathComponent("bad.gguf").path])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("head_primary.weight"), bad.stderr)
