@@ -65,6 +65,8 @@ let package = Package(
         .target(name: "Bench", dependencies: ["Export", "Runtime", "Tasks", "CKernels", "Storage"]),
         // The rule-latent model's sessions: z_slow/z_fast and the sketch memory in SQLite.
         .target(name: "Rules", dependencies: ["Runtime", "Storage"]),
+        // Neuro-symbolic search (docs/nssr.md): the function registry in SQLite, the primitives, the guided search.
+        .target(name: "NSSR", dependencies: ["Runtime", "Storage", "CSQLite"]),
         // The OpenAI-compatible HTTP server: engines that batch requests across sequences, routes, metrics.
         .target(
             name: "Serve",
@@ -80,7 +82,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "recur",
-            dependencies: ["Bench", "Export", "Rules", "Runtime", "Serve", "Tasks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Bench", "Export", "NSSR", "Rules", "Runtime", "Serve", "Tasks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // libFuzzer targets for every reader (scripts/fuzz.sh builds them with the sanitizers).
         .executableTarget(name: "RecurFuzz", dependencies: ["Export", "Runtime", "Serve", "Tasks"]),
@@ -93,6 +95,7 @@ let package = Package(
         .testTarget(name: "RecurCLITests", dependencies: ["Tasks", "Bench", "recur", "Runtime", "TestSupport"]),
         .testTarget(name: "BenchTests", dependencies: ["Tasks", "Bench", "Runtime", "recur", "TestSupport"]),
         .testTarget(name: "ServeTests", dependencies: ["Serve", "Runtime", "Tasks", "Bench", "recur", "TestSupport"]),
+        .testTarget(name: "NSSRTests", dependencies: ["NSSR", "Runtime", "Storage", "Bench", "recur", "TestSupport"]),
         .testTarget(name: "QHeadTests", dependencies: ["Export", "Runtime", "CKernels", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

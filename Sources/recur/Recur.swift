@@ -8,7 +8,7 @@ struct Recur: ParsableCommand {
         commandName: "recur",
         abstract: "Run tiny recursive reasoning models (TRM, HRM) and small language models on the CPU.",
         discussion: "RECUR_ISA=scalar|avx2|avxvnni|avx512|amx forces a kernel tier (default: the best this CPU runs).",
-        subcommands: [Solve.self, Generate.self, Chat.self, RulesCommand.self, ServeCommand.self, Export.self, Inspect.self, BenchCommand.self, QHeadEval.self],
+        subcommands: [Solve.self, Generate.self, Chat.self, RulesCommand.self, NssrCommand.self, ServeCommand.self, Export.self, Inspect.self, BenchCommand.self, QHeadEval.self],
         defaultSubcommand: nil)
 
     static func main() {
