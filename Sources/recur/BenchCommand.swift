@@ -6,7 +6,7 @@ import Runtime
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure speed and quantization drift; keep every run in a history database.",
-        subcommands: [BenchRunCommand.self, BenchLMCommand.self, BenchRLMCommand.self, BenchControllerCommand.self, BenchRulesCommand.self, DriftCommand.self, BenchProbeCommand.self, BenchHistoryCommand.self, BenchCompareCommand.self, BenchReportCommand.self],
+        subcommands: [BenchRunCommand.self, BenchLMCommand.self, BenchRLMCommand.self, BenchControllerCommand.self, BenchRulesCommand.self, BenchNssrCommand.self, DriftCommand.self, BenchProbeCommand.self, BenchHistoryCommand.self, BenchCompareCommand.self, BenchReportCommand.self],
         defaultSubcommand: BenchRunCommand.self)
 }
 
