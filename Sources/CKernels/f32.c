@@ -105,6 +105,17 @@ static void exp_scalar(const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
 }
 
+// PyTorch's GELU formulas: (x * 0.5) * (1 + erf(x / sqrt 2)), and for the backward pass
+// cdf + x * pdf with cdf = 0.5 * (1 + erf(x / sqrt 2)), pdf = (1 / sqrt(2 pi)) * exp((x * x) * -0.5).
+static void gelu_scalar(const float *x, float *y, float *slope, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        const float v = x[i]; // y may be x
+        const float c = 1.0f + erff(v * RECUR_GELU_SQRT1_2);
+        y[i] = (v * 0.5f) * c;
+        if (slope) slope[i] = 0.5f * c + v * (RECUR_GELU_PDF * expf((v * v) * -0.5f));
+    }
+}
+
 // (v * cos) + (rotate_half(v) * sin), rotate_half(v) = cat(-v2, v1): products rounded separately.
 static void rope_scalar(float *x, int64_t row0, int64_t row1, int64_t seq, int64_t heads,
                         int64_t head_dim, int64_t row_stride, const float *cos, const float *sin) {
@@ -205,6 +216,7 @@ const recur_f32_ops recur_f32_ops_scalar = {
     .swiglu = swiglu_scalar,
     .softmax = softmax_scalar,
     .exp = exp_scalar,
+    .gelu = gelu_scalar,
     .rope = rope_scalar,
     .attention = attention_scalar,
     .argmax = argmax_scalar,
@@ -293,6 +305,26 @@ static void exp_body(void *p, int64_t c0, int64_t c1, int thread) {
 void recur_f32_exp(const float *x, float *y, int64_t n) {
     flat_ctx c = {.ops = ops(), .a = x, .y = y, .n = n};
     recur_parallel_for(chunks(n), 16 * CHUNK, exp_body, &c);
+}
+
+typedef struct {
+    const recur_f32_ops *ops;
+    const float *x;
+    float *y, *slope;
+    int64_t n;
+} gelu_ctx;
+
+static void gelu_body(void *p, int64_t c0, int64_t c1, int thread) {
+    (void)thread;
+    const gelu_ctx *c = p;
+    for (int64_t i = c0; i < c1; i++)
+        c->ops->gelu(c->x + i * CHUNK, c->y + i * CHUNK, c->slope ? c->slope + i * CHUNK : NULL,
+                     chunk_len(i, c->n));
+}
+
+void recur_f32_gelu(const float *x, float *y, float *slope, int64_t n) {
+    gelu_ctx c = {.ops = ops(), .x = x, .y = y, .slope = slope, .n = n};
+    recur_parallel_for(chunks(n), 24 * CHUNK, gelu_body, &c);
 }
 
 // ---- row-wise

@@ -79,7 +79,7 @@ void recur_f32_linear_bias(const float *x, const float *w, const float *bias, fl
 }
 
 // ---------------------------------------------------------------------------------------------
-// General single-call GEMM (the rule-latent model's backward pass: dX = dY W, dW-free products).
+// General single-call GEMM (small products of operands that change from call to call).
 
 int recur_f32_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,

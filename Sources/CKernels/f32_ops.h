@@ -31,6 +31,11 @@ static inline int64_t recur_attention_max_rows(int64_t seq, int64_t head_dim) {
     return rows;
 }
 
+// GELU's constants as PyTorch rounds them to float: 1 / sqrt(2) (M_SQRT1_2) and 1 / sqrt(2 pi)
+// (M_2_SQRTPI * M_SQRT1_2 * 0.5).
+#define RECUR_GELU_SQRT1_2 0.707106781186547524f
+#define RECUR_GELU_PDF 0.398942280401432678f
+
 typedef struct {
     const float *qkv;
     float *out;
@@ -51,6 +56,8 @@ typedef struct {
     void (*swiglu)(const float *gate_up, float *out, int64_t rows, int64_t inter);
     void (*softmax)(float *x, int64_t rows, int64_t n);
     void (*exp)(const float *x, float *y, int64_t n);
+    // y = GELU(x) (the erf form) and, when slope is not NULL, slope = dy/dx.
+    void (*gelu)(const float *x, float *y, float *slope, int64_t n);
     // Rotates rows [row0, row1) of x; row r sits at x + r * row_stride, at position r % seq.
     void (*rope)(float *x, int64_t row0, int64_t row1, int64_t seq, int64_t heads,
                  int64_t head_dim, int64_t row_stride, const float *cos, const float *sin);

@@ -87,7 +87,7 @@ public final class RuleSession {
         }
         if !committed { try memory?.save(state: state) }
         let z = zip(zSlow, zFast).map { $0 + $1 }
-        result.answers = try queries.map { try fitter.answer($0, z: z) }
+        result.answers = try fitter.answers(queries, z: z)
         result.sparsityFast = Float(zFast.filter { $0 == 0 }.count) / Float(zFast.count)
         result.sparsity = Float(z.filter { $0 == 0 }.count) / Float(z.count)
         return result

@@ -6,7 +6,8 @@ import Runtime
 
 /// `recur bench rules`: a long rule-latent session (docs/rule-latent.md) through Recur, and the
 /// first turns of it through the PyTorch reference on the same model and turns, in one run:
-/// turns/s, fit time per turn, exact match over time, memory size.
+/// turns/s, fit time per turn, exact match over time (both engines, where the reference ran),
+/// memory size.
 struct BenchRulesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
@@ -77,17 +78,13 @@ struct BenchRulesCommand: ParsableCommand {
         print(String(format: "Recur: %d turns in %.1f s: %.2f turns/s, fit %.1f ms per turn, %d confident; exact match %.1f%% of %d answers; memory %d sketches, %d bytes",
                      done, seconds, Double(done) / seconds, 1000 * fitSeconds / Double(max(done, 1)), confident, 100 * accuracy, correct.count,
                      memory.sketches.count, memory.fileBytes))
-        print("turns          exact match")
-        for w in stride(from: 0, to: done, by: window) {
-            let end = min(w + window, done)
-            let c = turnCorrect[w..<end].reduce(0, +), n = turnScored[w..<end].reduce(0, +)
-            print(BenchSupport.pad("\(w + 1)-\(end)", 14) + String(format: " %5.1f%% of %d", 100 * Double(c) / Double(max(n, 1)), n))
-        }
         var figures: [String: Double] = [
             "turns": Double(done), "turns_per_s": Double(done) / seconds, "fit_ms_per_turn": 1000 * fitSeconds / Double(max(done, 1)),
-            "exact_match": accuracy, "memory_sketches": Double(memory.sketches.count), "memory_bytes": Double(memory.fileBytes),
+            "exact_match": accuracy, "memory_sketches": Double(memory.sketches.count), "memory_bytes": Double(memory.fileBytes), "window": Double(window),
         ]
 
+        // The reference's correct and scored answers per turn (the first n turns).
+        var refTurnCorrect: [Int] = [], refTurnScored: [Int] = []
         let n = min(referenceTurns, done)
         if n > 0, !stop.isSet, let script = ShippedFile.locate("tools/reference/uzr_gguf.py") {
             let prefix = dir.appendingPathComponent("reference-turns.jsonl")
@@ -98,19 +95,23 @@ struct BenchRulesCommand: ParsableCommand {
             if r.status == 0 {
                 let rows = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
                 let refSeconds = rows.compactMap { $0["seconds"] as? Double }.reduce(0, +)
-                var refCorrect = 0, refScored = 0, same = 0, answered = 0, ourCorrect = 0
+                var same = 0, answered = 0, ourCorrect = 0
                 for (i, row) in rows.enumerated() where i < n {
                     let answers = (row["answers"] as? [String] ?? []).map { String(decoding: $0.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) }, as: UTF8.self) }
+                    var c = 0, scored = 0
                     for (j, (a, e)) in zip(answers, parsed[i].expected ?? []).enumerated() {
-                        refScored += 1
-                        if a == e { refCorrect += 1 }
+                        scored += 1
+                        if a == e { c += 1 }
                         if j < ourAnswers[i].count, ourAnswers[i][j] == e { ourCorrect += 1 }
                     }
+                    refTurnCorrect.append(c)
+                    refTurnScored.append(scored)
                     for (a, b) in zip(answers, ourAnswers[i]) {
                         answered += 1
                         if a == b { same += 1 }
                     }
                 }
+                let refCorrect = refTurnCorrect.reduce(0, +), refScored = refTurnScored.reduce(0, +)
                 let ourRate = Double(n) / max(turnSeconds.prefix(n).reduce(0, +), 1e-9)
                 let refRate = Double(rows.count) / max(refSeconds, 1e-9)
                 print(String(format: "on the first %d turns: PyTorch %.2f turns/s, exact match %.1f%%; Recur %.2f turns/s, exact match %.1f%%; %.1fx faster; %d of %d answers identical",
@@ -119,11 +120,27 @@ struct BenchRulesCommand: ParsableCommand {
                 figures["reference_turns"] = Double(n)
                 figures["reference_turns_per_s"] = refRate
                 figures["reference_exact_match"] = Double(refCorrect) / Double(max(refScored, 1))
+                figures["reference_memory_sketches"] = (rows.last?["memory"] as? Double) ?? 0
                 figures["speedup_vs_reference"] = ourRate / refRate
                 figures["same_answers_vs_reference"] = Double(same) / Double(max(answered, 1))
             } else {
                 print("the PyTorch reference failed (exit \(r.status)), continuing without it: \(r.stderr.suffix(400))")
             }
+        }
+        // Exact match over time, both engines where the reference ran.
+        print("turns          Recur exact match" + (refTurnScored.isEmpty ? "" : "       PyTorch exact match"))
+        for (k, w) in stride(from: 0, to: done, by: window).enumerated() {
+            let end = min(w + window, done)
+            let c = turnCorrect[w..<end].reduce(0, +), scored = turnScored[w..<end].reduce(0, +)
+            var line = BenchSupport.pad("\(w + 1)-\(end)", 14) + String(format: " %5.1f%% of %d", 100 * Double(c) / Double(max(scored, 1)), scored)
+            figures["exact_match_window_\(k + 1)"] = Double(c) / Double(max(scored, 1))
+            if w < refTurnScored.count {
+                let refEnd = min(end, refTurnScored.count)
+                let rc = refTurnCorrect[w..<refEnd].reduce(0, +), rs = refTurnScored[w..<refEnd].reduce(0, +)
+                line = BenchSupport.pad(line, 39) + String(format: "%5.1f%% of %d", 100 * Double(rc) / Double(max(rs, 1)), rs) + (refEnd < end ? " (turns \(w + 1)-\(refEnd))" : "")
+                figures["reference_exact_match_window_\(k + 1)"] = Double(rc) / Double(max(rs, 1))
+            }
+            print(line)
         }
         run.measurements.append(BenchMeasurement(engine: "recur", modelPath: path, modelSHA256: try SHA256.hex(file: path), modelType: BenchLMCommand.weightType(m.file),
                                                  threads: threads, batch: 1, halt: "-", puzzles: done, repetitions: 1, figures: figures))

@@ -231,6 +231,102 @@ int recur_f32_steered_attention(const float *q, int64_t q_stride, const float *k
                                 float scale, float *scratch, const float *slots, const float *alpha,
                                 int64_t window);
 
+// ---------------------------------------------------------------------------------------------
+// The rule-latent model's fit (rule_latent.c; docs/rule-latent.md): the forward pass keeps what
+// the backward pass needs, and the backward pass differentiates with respect to the activations
+// only (the weights are fixed, so no weight gradient is ever formed).
+
+// Products with a fixed right-hand matrix B [k, n] packed once (f32_packed.c): panels of 16 columns,
+// panel p holding B[kk][16p ... 16p + 15] for kk = 0 ... k - 1 (zeros past column n), so the
+// kernel reads B in order and never repacks it (OpenBLAS packs both operands on every call).
+// AVX2: 6 x 16 register tiles with FMA; scalar: the same sums in the same order without FMA.
+// Every element sums its k products in order from the bias (or zero), whatever m and the
+// thread count (the threads split the panels).
+// Floats of B [k, n] packed.
+int64_t recur_f32_packed_size(int64_t k, int64_t n);
+// B = w^T for w [n, k] (a linear layer's weight, PyTorch's layout: y = x w^T).
+void recur_f32_pack_transposed(const float *w, int64_t n, int64_t k, float *packed);
+// B = w for w [k, n] (a linear layer's weight [out, in] as B gives its input gradient dy w).
+void recur_f32_pack(const float *w, int64_t k, int64_t n, float *packed);
+// r = a[m, k] B (+ bias[n] when not NULL), then r *= mul[m, n] when mul is not NULL (row i at
+// mul + i * mul_stride); c = r, or c += r with accumulate != 0. Row i of a at a + i * a_stride,
+// of c at c + i * c_stride.
+void recur_f32_packed_gemm(const float *a, int64_t a_stride, const float *packed, int64_t k,
+                           int64_t n, const float *bias, const float *mul, int64_t mul_stride,
+                           float *c, int64_t c_stride, int64_t m, int accumulate);
+
+// y = GELU(x) = (x * 0.5) * (1 + erf(x / sqrt 2)) (the exact GELU, not the tanh form) and, when
+// slope is not NULL, slope = dy/dx = 0.5 * (1 + erf(x / sqrt 2)) + x * exp(-x^2 / 2) / sqrt(2 pi).
+// Scalar: libm's erff and expf in PyTorch's formulas. SIMD: with a = x / sqrt 2, erf(a) = a P(a^2)
+// for -0.5 < a < 1 and erfc(|a|) = exp(-a^2) Q(1 / (1 + |a| / 2)) elsewhere (polynomials of
+// degree 6 and 9, within 1e-9 relative of erf and erfc), so 1 + erf never cancels for negative x:
+// within 5e-7 relative of the double-precision GELU, where the scalar formula loses its digits
+// below x = -3 (Tests/CKernelsTests/RuleKernelTests.swift states the tolerances).
+// y may be x.
+void recur_f32_gelu(const float *x, float *y, float *slope, int64_t n);
+
+// LayerNorm with weight and bias over rows of dim, keeping what its backward pass needs:
+// xhat = (x - mean) * rstd, rstd[r] = 1 / sqrtf(var + eps) (biased variance), y = xhat * w + b.
+// Mean and variance are float sums over 8 lanes.
+void recur_f32_layer_norm_keep(const float *x, const float *w, const float *b, float *y,
+                               float *xhat, float *rstd, int64_t rows, int64_t dim, float eps);
+// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * w, per row (accumulate != 0:
+// dx += ...), from what recur_f32_layer_norm_keep kept.
+void recur_f32_layer_norm_backward(const float *dy, const float *w, const float *xhat,
+                                   const float *rstd, float *dx, int64_t rows, int64_t dim,
+                                   int accumulate);
+
+// FiLM over rows: before = x + add (add NULL: before = x), then y = before * (1 + gamma) + beta
+// (gamma and beta broadcast over the rows). before and y may be x itself.
+void recur_f32_film(const float *x, const float *add, float *before, float *y, const float *gamma,
+                    const float *beta, int64_t rows, int64_t dim);
+// Its backward pass: dgamma[i] += sum_r dx[r, i] * before[r, i], dbeta[i] += sum_r dx[r, i], then
+// dx *= 1 + gamma in place (the gradient with respect to `before`).
+void recur_f32_film_backward(float *dx, const float *before, const float *gamma, float *dgamma,
+                             float *dbeta, int64_t rows, int64_t dim);
+
+// Cross-entropy of rows of logits against targets (< 0: no target, the row adds nothing), row r
+// weighted by weight[r]: returns sum_r weight[r] * (logsumexp(row r) - logit of its target), the
+// sum in double. With gradient != 0 the logits become d loss / d logits in place (weight[r] *
+// (softmax - one-hot); zero rows where there is no target); otherwise they are overwritten.
+float recur_f32_cross_entropy(float *logits, const int32_t *targets, const float *weight,
+                              int64_t rows, int64_t vocab, int gradient);
+
+// Sequences under a prefix-LM mask (docs/rule-latent.md): a position i < prefix (the input part)
+// sees the positions < prefix; an output position i >= prefix sees the positions <= i. Sequence s
+// keeps its prefix input positions in rows input_row[s] ... input_row[s] + prefix - 1 and its
+// output_count[s] output positions in rows output_row[s] + t * output_step (t = 0, 1, ...), so a
+// batch may keep every sequence's inputs together and all outputs after them, and a decoder may
+// interleave the sequences' output positions. positions >= prefix + output_count[s] for every s
+// (it sizes the kept probabilities).
+typedef struct {
+    int64_t sequences, prefix, positions, output_step;
+    const int64_t *input_row, *output_row, *output_count;
+} recur_prefix_batch;
+
+// Floats of scratch per thread the prefix-LM attention kernels need.
+int64_t recur_prefix_attention_scratch(int64_t positions, int64_t head_dim);
+
+// Multi-head attention under the prefix-LM mask, for the queries at positions >= query_from of
+// every sequence (0: all; prefix: the outputs only). qkv: row r holds q | k | v (heads x head_dim
+// each) at qkv + r * qkv_stride; ctx: row r's context at ctx + r * ctx_stride, written for query
+// rows only. Scores (q . k) * scale, softmax max-subtracted and multiplied by 1 / sum (the exp of
+// the FP32 tier in use). probs (NULL: not kept): sequence s's head h at probs + (s * heads + h) *
+// positions^2, query position i's row at i * positions (its visible keys; the rest unspecified).
+// scratch: recur_prefix_attention_scratch(positions, head_dim) * recur_get_num_threads() floats.
+void recur_f32_prefix_attention(const float *qkv, int64_t qkv_stride, float *ctx,
+                                int64_t ctx_stride, float *probs, const recur_prefix_batch *batch,
+                                int64_t query_from, int64_t heads, int64_t head_dim, float scale,
+                                float *scratch);
+// Its backward pass from d ctx (query rows, dctx_stride apart) and the kept probabilities: dq for
+// the query rows (zeros in the other rows), dk and dv for every row, into dqkv laid out as qkv
+// (row r at dqkv + r * dqkv_stride). The other arguments as the forward pass's.
+void recur_f32_prefix_attention_backward(const float *qkv, int64_t qkv_stride, const float *probs,
+                                         const float *dctx, int64_t dctx_stride, float *dqkv,
+                                         int64_t dqkv_stride, const recur_prefix_batch *batch,
+                                         int64_t query_from, int64_t heads, int64_t head_dim,
+                                         float scale, float *scratch);
+
 #ifdef __cplusplus
 }
 #endif

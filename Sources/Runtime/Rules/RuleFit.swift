@@ -62,6 +62,11 @@ public final class RuleFitter: @unchecked Sendable {
     public var settings: RuleFitSettings
     /// Threads of the kernels (the fit's products are small: one or two is usually fastest).
     public let threads: Int
+    /// The last fit's and the last answers' passes, whose buffers the next ones with as many
+    /// sequences reuse (a session's turns mostly have the same counts): no turn allocates and
+    /// faults in fresh pages.
+    private var spareFit: RulePass?, spareAnswers: RulePass?
+    private let spareLock = NSLock()
 
     public init(model: RuleModel, settings: RuleFitSettings? = nil, threads: Int = 1) {
         self.model = model
@@ -84,13 +89,16 @@ public final class RuleFitter: @unchecked Sendable {
             tokens += s.tokens
             targets += s.targets
         }
-        let tape = RuleTape(model: model, pairs: pairs.count)
-        var m = [Float](repeating: 0, count: k), v = m
+        let pass = takePass(sequences: pairs.count, backward: true)
+        defer { keep(pass) }
+        let tape = try RuleTape(model: model, tokens: tokens, targets: targets, pass: pass)
+        var m = [Float](repeating: 0, count: k), v = m, total = m
         let beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, lr = settings.learningRate
         let threshold = lr * settings.l1
         for step in 1...max(settings.steps, 1) where settings.steps > 0 {
-            let total = zip(z, base).map { $0 + $1 }
-            let g = try model.lossAndGradient(tokens: tokens, targets: targets, z: total, l2: settings.l2, tape: tape).gradient
+            for i in 0..<k { total[i] = z[i] + base[i] }
+            _ = total.withUnsafeBufferPointer { model.lossAndGradient(z: $0.baseAddress!, l2: settings.l2, tape: tape) }
+            let g = tape.gradient.pointer
             let bc1 = 1 - powf(beta1, Float(step)), bc2 = 1 - powf(beta2, Float(step))
             for i in 0..<k {
                 m[i] = beta1 * m[i] + (1 - beta1) * g[i]
@@ -102,25 +110,42 @@ public final class RuleFitter: @unchecked Sendable {
                 z[i] = a > 0 ? (z[i] < 0 ? -a : a) : 0
             }
         }
-        let final = try model.lossAndGradient(tokens: tokens, targets: targets, z: zip(z, base).map { $0 + $1 }, l2: settings.l2, tape: tape)
+        for i in 0..<k { total[i] = z[i] + base[i] }
+        let final = total.withUnsafeBufferPointer { model.lossAndGradient(z: $0.baseAddress!, l2: settings.l2, tape: tape, gradient: false) }
         return RuleFitResult(z: z, loss: final.loss, crossEntropy: final.crossEntropy)
     }
 
     /// Greedy answer to `input` under latent `z`: output bytes one at a time until EOS or the
     /// model's longest output.
     public func answer(_ input: [UInt8], z: [Float]) throws -> [UInt8] {
-        var out: [UInt8] = []
+        try answers([input], z: z)[0]
+    }
+
+    /// Greedy answers to `inputs` under latent `z`, decoded together (one pass per output byte
+    /// for all of them); each as `answer` gives it.
+    public func answers(_ inputs: [[UInt8]], z: [Float]) throws -> [[UInt8]] {
+        guard !inputs.isEmpty else { return [] }
         recur_set_num_threads(Int32(threads))
-        let tape = RuleTape(model: model, pairs: 1)
-        while out.count < model.maxOutput {
-            let s = try model.sequence(input: input, output: out)
-            try model.forward(s.tokens, z: z, tape: tape)
-            let row = tape.logits.pointer + (model.prefix + out.count) * model.vocab
-            var best = 0
-            for i in 1..<model.vocab where row[i] > row[best] { best = i }
-            if best >= 256 { break }
-            out.append(UInt8(best))
+        let pass = takePass(sequences: inputs.count, backward: false)
+        defer { keep(pass) }
+        return try model.answers(inputs, z: z, pass: pass)
+    }
+
+    /// The spare pass for `sequences` if there is one (and it is for this thread count), else a new one.
+    private func takePass(sequences: Int, backward: Bool) -> RulePass {
+        spareLock.lock()
+        defer { spareLock.unlock() }
+        let spare = backward ? spareFit : spareAnswers
+        guard let spare, spare.sequences == sequences, spare.threads == Int(recur_get_num_threads()) else {
+            return RulePass(model: model, sequences: sequences, backward: backward)
         }
-        return out
+        if backward { spareFit = nil } else { spareAnswers = nil }
+        return spare
+    }
+
+    private func keep(_ pass: RulePass) {
+        spareLock.lock()
+        defer { spareLock.unlock() }
+        if pass.backward { spareFit = pass } else { spareAnswers = pass }
     }
 }

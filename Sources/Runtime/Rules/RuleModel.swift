@@ -3,14 +3,21 @@ import Foundation
 
 /// The rule-latent model f(x, z) (UZR, docs/rule-latent.md), built from its description
 /// (`RuleLatentFamily`): a byte-level pre-norm encoder whose blocks are FiLM-modulated by a latent
-/// z. It runs forward (logits of a batch of pairs for a given z) and backward with respect to z
-/// only (the weights stay fixed), which is what fitting z at inference needs:
+/// z. It runs forward (logits of a batch of pairs for a given z), backward with respect to z only
+/// (the weights stay fixed), which is what fitting z at inference needs, and greedy decoding:
 ///
 ///     e = token_embd[tokens] + position_embd
 ///     per block:  e += attn_output(attention(layer_norm1(e)))       // prefix-LM mask
 ///                 e += ffn_down(act(ffn_up(layer_norm2(e))))
 ///                 e  = e * (1 + film_gamma(z)) + film_beta(z)
 ///     logits = output(output_norm(e))
+///
+/// The passes do only the work the result depends on (`RulePass` lays the rows out for it): a
+/// pair's positions after its last target are dropped (nothing before them sees them), the last
+/// block and the output run on the target rows alone (its other rows feed only their keys and
+/// values), the first block before its FiLM does not depend on z and runs once per fit
+/// (`RuleTape`), and decoding computes each output position once, against the keys and values
+/// kept from the earlier ones.
 public final class RuleModel: @unchecked Sendable {
     public static let pad: Int32 = 256, bos: Int32 = 257, sep: Int32 = 258, eos: Int32 = 259
 
@@ -25,16 +32,20 @@ public final class RuleModel: @unchecked Sendable {
     let embedding: FloatBuffer
     let positions: FloatBuffer
     let blocks: [RuleBlock]
+    /// Every block's `film_gamma` then `film_beta` stacked, `[layers * 2 * hidden, latent]`: one
+    /// product gives every gamma and beta from z, one gives z's gradient.
+    let film: RuleLinear
     let outputNorm: (weight: FloatBuffer, bias: FloatBuffer)
-    let output: (weight: FloatBuffer, bias: FloatBuffer)
+    let output: RuleLinear
     /// The fit settings the file recommends (`uzr.fit.*`).
     public let fitDefaults: RuleFitSettings
 
-    /// One block's weights, F32 (quantized files are widened at load).
+    /// One block's weights, F32 (quantized files are widened at load); q, k and v stacked into
+    /// one `[3 * hidden, hidden]` projection whose input gradient comes in two parts, from d q and
+    /// from d k, d v.
     struct RuleBlock {
-        let norm1w, norm1b, wq, bq, wk, bk, wv, bv, wo, bo: FloatBuffer
-        let norm2w, norm2b, wUp, bUp, wDown, bDown: FloatBuffer
-        let wGamma, bGamma, wBeta, bBeta: FloatBuffer
+        let norm1w, norm1b, norm2w, norm2b: FloatBuffer
+        let qkv, attentionOutput, up, down: RuleLinear
     }
 
     public convenience init(path: String) throws {
@@ -65,26 +76,35 @@ public final class RuleModel: @unchecked Sendable {
             throw ModelError.badMetadata(file: file.path, detail: "uzr.vocab_size is \(vocab); the byte vocabulary is 256 bytes and 4 specials (260)")
         }
         let loader = WeightLoader(file: file)
-        let h = hidden, ffn = stack.block.mlpWidth, vocab = d.vocabSize, length = d.contextLength
+        let h = hidden, ffn = stack.block.mlpWidth, vocab = d.vocabSize, length = d.contextLength, layers = stack.layers
+        /// Tensors stacked row-wise into one buffer.
+        func stacked(_ names: [String], rows: Int, columns: Int) throws -> FloatBuffer {
+            let out = FloatBuffer(count: names.count * rows * columns)
+            for (i, name) in names.enumerated() {
+                let part = try loader.floats(name, shape: columns == 1 ? [rows] : [rows, columns])
+                (out.pointer + i * rows * columns).update(from: part.pointer, count: rows * columns)
+            }
+            return out
+        }
         embedding = try loader.floats("token_embd.weight", shape: [vocab, h])
         positions = try loader.floats("position_embd.weight", shape: [length, h])
-        blocks = try (0..<stack.layers).map { n in
+        func linear(_ names: [String], out: Int, in inFeatures: Int, parts: [Range<Int>]? = nil) throws -> RuleLinear {
+            RuleLinear(weight: try stacked(names.map { "\($0).weight" }, rows: out, columns: inFeatures),
+                       bias: try stacked(names.map { "\($0).bias" }, rows: out, columns: 1), out: names.count * out, in: inFeatures, parts: parts)
+        }
+        blocks = try (0..<layers).map { n in
             let p = "blk.\(n)"
             func f(_ name: String, _ shape: [Int]) throws -> FloatBuffer { try loader.floats("\(p).\(name)", shape: shape) }
             return RuleBlock(
                 norm1w: try f("attn_norm.weight", [h]), norm1b: try f("attn_norm.bias", [h]),
-                wq: try f("attn_q.weight", [h, h]), bq: try f("attn_q.bias", [h]),
-                wk: try f("attn_k.weight", [h, h]), bk: try f("attn_k.bias", [h]),
-                wv: try f("attn_v.weight", [h, h]), bv: try f("attn_v.bias", [h]),
-                wo: try f("attn_output.weight", [h, h]), bo: try f("attn_output.bias", [h]),
                 norm2w: try f("ffn_norm.weight", [h]), norm2b: try f("ffn_norm.bias", [h]),
-                wUp: try f("ffn_up.weight", [ffn, h]), bUp: try f("ffn_up.bias", [ffn]),
-                wDown: try f("ffn_down.weight", [h, ffn]), bDown: try f("ffn_down.bias", [h]),
-                wGamma: try f("film_gamma.weight", [h, latent]), bGamma: try f("film_gamma.bias", [h]),
-                wBeta: try f("film_beta.weight", [h, latent]), bBeta: try f("film_beta.bias", [h]))
+                qkv: try linear(["q", "k", "v"].map { "\(p).attn_\($0)" }, out: h, in: h, parts: [0..<h, h..<3 * h]),
+                attentionOutput: try linear(["\(p).attn_output"], out: h, in: h),
+                up: try linear(["\(p).ffn_up"], out: ffn, in: h), down: try linear(["\(p).ffn_down"], out: h, in: ffn))
         }
+        film = try linear((0..<layers).flatMap { ["blk.\($0).film_gamma", "blk.\($0).film_beta"] }, out: h, in: latent)
         outputNorm = (try loader.floats("output_norm.weight", shape: [h]), try loader.floats("output_norm.bias", shape: [h]))
-        output = (try loader.floats("output.weight", shape: [vocab, h]), try loader.floats("output.bias", shape: [vocab]))
+        output = try linear(["output"], out: vocab, in: h)
         fitDefaults = RuleFitSettings(file: file)
     }
 
@@ -118,325 +138,225 @@ public final class RuleModel: @unchecked Sendable {
         return (tokens, targets)
     }
 
-    // MARK: forward and backward
+    func checkTokens(_ tokens: [Int32]) throws {
+        guard !tokens.isEmpty, tokens.count % length == 0 else { throw ModelError.badInput("\(tokens.count) tokens are not sequences of \(length)") }
+        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= vocab }) { throw ModelError.badInput("token \(bad) is outside the vocabulary of \(vocab)") }
+    }
+
+    func checkLatent(_ z: [Float]) throws {
+        guard z.count == latent else { throw ModelError.badInput("z has \(z.count) values, the model's latent has \(latent)") }
+    }
+
+    // MARK: the public passes
 
     /// Logits `[pairs, length, vocab]` of `tokens` (`[pairs * length]`) for latent `z`.
     public func logits(tokens: [Int32], z: [Float]) throws -> [Float] {
+        try checkTokens(tokens)
+        try checkLatent(z)
         let pairs = tokens.count / length
-        let tape = RuleTape(model: self, pairs: pairs)
-        try forward(tokens, z: z, tape: tape)
-        return Array(UnsafeBufferPointer(start: tape.logits.pointer, count: pairs * length * vocab))
+        let pass = RulePass(model: self, sequences: pairs, backward: false)
+        pass.layOutFit(outputCounts: [Int](repeating: length - prefix, count: pairs))
+        pass.embed(model: self, tokens: tokens)
+        z.withUnsafeBufferPointer { filmParameters(z: $0.baseAddress!, into: pass.film.pointer) }
+        for n in blocks.indices { block(n, pass, rows: 0..<pass.rows, queries: 0..<pass.rows, queryFrom: 0, keep: false) }
+        head(pass, rows: 0..<pass.rows)
+        var out = [Float](repeating: 0, count: pairs * length * vocab)
+        for p in 0..<pairs {
+            for pos in 0..<length {
+                let row = pass.row(sequence: p, position: pos)
+                out.withUnsafeMutableBufferPointer { ($0.baseAddress! + (p * length + pos) * vocab).update(from: pass.logits.pointer + row * vocab, count: vocab) }
+            }
+        }
+        return out
     }
 
     /// The fit's loss for `z` on `pairs` (sequences from `sequence`): the mean over pairs of the
     /// mean cross-entropy over each pair's targets, plus `l2 * mean(z^2)`; and its gradient with
     /// respect to z. `crossEntropy` is the first part alone.
-    public func lossAndGradient(tokens: [Int32], targets: [Int32], z: [Float], l2: Float, tape: RuleTape? = nil)
-        throws -> (loss: Float, crossEntropy: Float, gradient: [Float]) {
-        let pairs = tokens.count / length
-        let tape = tape ?? RuleTape(model: self, pairs: pairs)
-        try forward(tokens, z: z, tape: tape)
-        let ce = crossEntropyGradient(targets: targets, pairs: pairs, tape: tape)
-        var gradient = backward(z: z, tape: tape)
+    public func lossAndGradient(tokens: [Int32], targets: [Int32], z: [Float], l2: Float) throws -> (loss: Float, crossEntropy: Float, gradient: [Float]) {
+        let tape = try RuleTape(model: self, tokens: tokens, targets: targets)
+        try checkLatent(z)
+        let loss = z.withUnsafeBufferPointer { lossAndGradient(z: $0.baseAddress!, l2: l2, tape: tape) }
+        return (loss.loss, loss.crossEntropy, tape.gradient.array)
+    }
+
+    // MARK: the fit's passes
+
+    /// The loss at z (`latent` values) on the tape's pairs, and (`gradient`) its gradient into
+    /// `tape.gradient`.
+    func lossAndGradient(z: UnsafePointer<Float>, l2: Float, tape t: RuleTape, gradient: Bool = true) -> (loss: Float, crossEntropy: Float) {
+        let pass = t.pass
+        filmParameters(z: z, into: pass.film.pointer)
+        // The first block's FiLM on the kept pre-FiLM rows; then the blocks that depend on z.
+        let first = pass.layers[0]
+        recur_f32_film(first.before.pointer, nil, first.before.pointer, pass.e.pointer, pass.film.pointer, pass.film.pointer + hidden,
+                       Int64(pass.rows), Int64(hidden))
+        let top = t.headRows
+        for n in blocks.indices.dropFirst() {
+            let last = n == blocks.count - 1
+            block(n, pass, rows: 0..<pass.rows, queries: last ? top : 0..<pass.rows, queryFrom: last ? t.queryFrom : 0, keep: gradient)
+        }
+        head(pass, rows: top)
+        let ce = t.targets.withUnsafeBufferPointer { targets in
+            t.weights.withUnsafeBufferPointer { weights in
+                recur_f32_cross_entropy(pass.logits.pointer + top.lowerBound * vocab, targets.baseAddress, weights.baseAddress,
+                                        Int64(top.count), Int64(vocab), gradient ? 1 : 0)
+            }
+        }
+        if gradient { backward(t) }
         var squares: Float = 0
-        for (i, v) in z.enumerated() {
-            squares += v * v
-            gradient[i] += 2 * l2 * v / Float(latent)
+        for i in 0..<latent {
+            squares += z[i] * z[i]
+            if gradient { t.gradient.pointer[i] += 2 * l2 * z[i] / Float(latent) }
         }
-        return (ce + l2 * squares / Float(latent), ce, gradient)
+        return (ce + l2 * squares / Float(latent), ce)
     }
 
-    func forward(_ tokens: [Int32], z: [Float], tape t: RuleTape) throws {
-        guard z.count == latent else { throw ModelError.badInput("z has \(z.count) values, the model's latent has \(latent)") }
-        guard tokens.count == t.pairs * length else { throw ModelError.badInput("\(tokens.count) tokens are not \(t.pairs) sequences of \(length)") }
-        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= vocab }) { throw ModelError.badInput("token \(bad) is outside the vocabulary of \(vocab)") }
-        let h = hidden, rows = t.rows
-        // e = token_embd[tokens] + position_embd
-        for r in 0..<rows {
-            let row = t.e.pointer + r * h, tok = embedding.pointer + Int(tokens[r]) * h, pos = positions.pointer + (r % length) * h
-            for i in 0..<h { row[i] = tok[i] + pos[i] }
-        }
-        for (n, b) in blocks.enumerated() {
-            let s = t.layers[n]
-            layerNorm(t.e.pointer, b.norm1w, b.norm1b, rows: rows, xhat: s.xhat1.pointer, rstd: s.rstd1.pointer, y: s.h1.pointer)
-            recur_f32_linear_bias(s.h1.pointer, b.wq.pointer, b.bq.pointer, s.q.pointer, Int64(rows), Int64(h), Int64(h))
-            recur_f32_linear_bias(s.h1.pointer, b.wk.pointer, b.bk.pointer, s.k.pointer, Int64(rows), Int64(h), Int64(h))
-            recur_f32_linear_bias(s.h1.pointer, b.wv.pointer, b.bv.pointer, s.v.pointer, Int64(rows), Int64(h), Int64(h))
-            attention(s, pairs: t.pairs)
-            recur_f32_linear_bias(s.context.pointer, b.wo.pointer, b.bo.pointer, t.scratch.pointer, Int64(rows), Int64(h), Int64(h))
-            recur_f32_add(t.e.pointer, t.scratch.pointer, t.e.pointer, Int64(rows * h))
-            layerNorm(t.e.pointer, b.norm2w, b.norm2b, rows: rows, xhat: s.xhat2.pointer, rstd: s.rstd2.pointer, y: s.h2.pointer)
-            recur_f32_linear_bias(s.h2.pointer, b.wUp.pointer, b.bUp.pointer, s.up.pointer, Int64(rows), Int64(ffn), Int64(h))
-            activate(s.up.pointer, into: s.act.pointer, cdf: s.cdf.pointer, count: rows * ffn)
-            recur_f32_linear_bias(s.act.pointer, b.wDown.pointer, b.bDown.pointer, t.scratch.pointer, Int64(rows), Int64(h), Int64(ffn))
-            recur_f32_add(t.e.pointer, t.scratch.pointer, t.e.pointer, Int64(rows * h))
-            // FiLM: gamma and beta are linear in z, the same for every position.
-            s.beforeFiLM.pointer.update(from: t.e.pointer, count: rows * h)
-            film(b, z: z, gamma: s.gamma.pointer, beta: s.beta.pointer)
-            for r in 0..<rows {
-                let row = t.e.pointer + r * h
-                for i in 0..<h { row[i] = row[i] * (1 + s.gamma.pointer[i]) + s.beta.pointer[i] }
-            }
-        }
-        layerNorm(t.e.pointer, outputNorm.weight, outputNorm.bias, rows: rows, xhat: t.xhatOut.pointer, rstd: t.rstdOut.pointer, y: t.normed.pointer)
-        recur_f32_linear_bias(t.normed.pointer, output.weight.pointer, output.bias.pointer, t.logits.pointer, Int64(rows), Int64(vocab), Int64(h))
+    /// Runs the first block before its FiLM (nothing there depends on z) on the tape's rows,
+    /// keeping the result as that block's pre-FiLM rows.
+    func prepareFirstBlock(_ t: RuleTape) {
+        block(0, t.pass, rows: 0..<t.pass.rows, queries: 0..<t.pass.rows, queryFrom: 0, keep: false, film: false)
     }
 
-    /// gamma = W_gamma z + b_gamma, beta = W_beta z + b_beta.
-    private func film(_ b: RuleBlock, z: [Float], gamma: UnsafeMutablePointer<Float>, beta: UnsafeMutablePointer<Float>) {
-        z.withUnsafeBufferPointer { zp in
-            recur_f32_linear_bias(zp.baseAddress!, b.wGamma.pointer, b.bGamma.pointer, gamma, 1, Int64(hidden), Int64(latent))
-            recur_f32_linear_bias(zp.baseAddress!, b.wBeta.pointer, b.bBeta.pointer, beta, 1, Int64(hidden), Int64(latent))
-        }
+    /// gamma and beta of every block (stacked as `film`'s rows) from z.
+    private func filmParameters(z: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        film.forward(z, out, rows: 1)
     }
 
-    /// Softmax attention of every pair and head, probabilities kept for the backward pass.
-    private func attention(_ s: RuleLayerTape, pairs: Int) {
-        let h = hidden, l = length, scale = 1 / Float(headDim).squareRoot()
-        for p in 0..<pairs {
-            for head in 0..<heads {
-                let q = s.q.pointer + p * l * h + head * headDim, k = s.k.pointer + p * l * h + head * headDim
-                let v = s.v.pointer + p * l * h + head * headDim
-                let probs = s.probs.pointer + (p * heads + head) * l * l
-                recur_f32_gemm(0, 1, Int64(l), Int64(l), Int64(headDim), scale, q, Int64(h), k, Int64(h), 0, probs, Int64(l))
-                for i in 0..<l {
-                    let row = probs + i * l
-                    var top = -Float.infinity
-                    for j in 0..<l where visible(i, j) { top = max(top, row[j]) }
-                    var sum: Float = 0
-                    for j in 0..<l {
-                        if visible(i, j) { row[j] = expf(row[j] - top); sum += row[j] } else { row[j] = 0 }
-                    }
-                    for j in 0..<l { row[j] /= sum }
-                }
-                recur_f32_gemm(0, 0, Int64(l), Int64(headDim), Int64(l), 1, probs, Int64(l), v, Int64(h), 0,
-                               s.context.pointer + p * l * h + head * headDim, Int64(h))
-            }
+    /// Block n on `rows` of the pass: layer norm, q, k and v of every row (later rows attend to
+    /// their keys and values), the rest (attention, MLP, FiLM) on `queries`, a contiguous part of
+    /// `rows` that holds exactly their positions from `queryFrom` on. `keep`: keep what the
+    /// backward pass needs. `film: false` stops before the FiLM, keeping the block's output as its
+    /// pre-FiLM rows.
+    func block(_ n: Int, _ p: RulePass, rows: Range<Int>, queries: Range<Int>, queryFrom: Int, keep: Bool, film: Bool = true) {
+        let b = blocks[n], s = p.layers[n], h = hidden
+        let r0 = rows.lowerBound, q0 = queries.lowerBound, nq = queries.count
+        recur_f32_layer_norm_keep(p.e.pointer + r0 * h, b.norm1w.pointer, b.norm1b.pointer, p.normed.pointer + r0 * h,
+                                  s.xhat1.pointer + r0 * h, s.rstd1.pointer + r0, Int64(rows.count), Int64(h), epsilon)
+        if queries == rows || !RuleLinear.sliceable(at: h) {
+            b.qkv.forward(p.normed.pointer + r0 * h, s.qkv.pointer + r0 * 3 * h, rows: rows.count)
+        } else {
+            // Keys and values of every row, queries of the query rows.
+            b.qkv.forward(p.normed.pointer + r0 * h, s.qkv.pointer + r0 * 3 * h + h, rows: rows.count, columns: h..<3 * h, yStride: 3 * h)
+            b.qkv.forward(p.normed.pointer + q0 * h, s.qkv.pointer + q0 * 3 * h, rows: nq, columns: 0..<h, yStride: 3 * h)
         }
-    }
-
-    /// The prefix-LM mask: input positions see the input; output positions see the input and
-    /// the output up to their own.
-    @inline(__always) func visible(_ i: Int, _ j: Int) -> Bool { j < prefix || (i >= prefix && j <= i) }
-
-    /// y = act(x); for GELU, `cdf` keeps 0.5 (1 + erf(x / sqrt 2)) for the backward pass (erf is
-    /// the costliest part of a fit step, so it is computed once).
-    private func activate(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, cdf: UnsafeMutablePointer<Float>, count: Int) {
+        guard nq > 0 else { return }
+        p.withBatch { batch in
+            recur_f32_prefix_attention(s.qkv.pointer, Int64(3 * h), p.context.pointer, Int64(h), keep ? s.probs?.pointer : nil, batch,
+                                       Int64(queryFrom), Int64(heads), Int64(headDim), 1 / Float(headDim).squareRoot(), p.scratch.pointer)
+        }
+        let e = p.e.pointer + q0 * h, tmp = p.tmp.pointer + q0 * h
+        b.attentionOutput.forward(p.context.pointer + q0 * h, tmp, rows: nq)
+        recur_f32_add(e, tmp, e, Int64(nq * h))
+        recur_f32_layer_norm_keep(e, b.norm2w.pointer, b.norm2b.pointer, p.normed.pointer + q0 * h,
+                                  s.xhat2.pointer + q0 * h, s.rstd2.pointer + q0, Int64(nq), Int64(h), epsilon)
+        let up = p.up.pointer + q0 * ffn
+        b.up.forward(p.normed.pointer + q0 * h, up, rows: nq)
+        let slope = keep ? s.slope.map { $0.pointer + q0 * ffn } : nil
         switch activation {
-        case .relu: for i in 0..<count { y[i] = max(x[i], 0) }
+        case .relu:
+            for i in 0..<(nq * ffn) {
+                slope?[i] = up[i] > 0 ? 1 : 0
+                up[i] = max(up[i], 0)
+            }
         default:
-            for i in 0..<count {
-                cdf[i] = 0.5 * (1 + erff(x[i] * Float(0.5.squareRoot())))
-                y[i] = x[i] * cdf[i]
-            }
+            recur_f32_gelu(up, up, slope, Int64(nq * ffn))
+        }
+        b.down.forward(up, tmp, rows: nq)
+        if film {
+            let gamma = p.film.pointer + n * 2 * h
+            recur_f32_film(e, tmp, s.before.pointer + q0 * h, e, gamma, gamma + h, Int64(nq), Int64(h))
+        } else {
+            recur_f32_add(e, tmp, s.before.pointer + q0 * h, Int64(nq * h))
         }
     }
 
-    /// d act(u) / du, given the forward pass's cdf for GELU.
-    @inline(__always) private func slope(_ u: Float, cdf: Float) -> Float {
-        switch activation {
-        case .relu: return u > 0 ? 1 : 0
-        default: return cdf + u * expf(-0.5 * u * u) / Float((2 * Double.pi).squareRoot())
-        }
+    /// The output norm and logits of `rows` (into `pass.logits`, at the same rows).
+    func head(_ p: RulePass, rows: Range<Int>) {
+        let h = hidden, r0 = rows.lowerBound
+        recur_f32_layer_norm_keep(p.e.pointer + r0 * h, outputNorm.weight.pointer, outputNorm.bias.pointer, p.normed.pointer + r0 * h,
+                                  p.xhatOut.pointer + r0 * h, p.rstdOut.pointer + r0, Int64(rows.count), Int64(h), epsilon)
+        output.forward(p.normed.pointer + r0 * h, p.logits.pointer + r0 * vocab, rows: rows.count)
     }
 
-    /// LayerNorm over rows, keeping the normalized rows and 1/std for the backward pass.
-    private func layerNorm(_ x: UnsafePointer<Float>, _ w: FloatBuffer, _ b: FloatBuffer, rows: Int,
-                           xhat: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        let h = hidden
-        for r in 0..<rows {
-            let row = x + r * h, xr = xhat + r * h, yr = y + r * h
-            var mean: Float = 0
-            for i in 0..<h { mean += row[i] }
-            mean /= Float(h)
-            var variance: Float = 0
-            for i in 0..<h { let c = row[i] - mean; variance += c * c }
-            variance /= Float(h)
-            let inv = 1 / (variance + epsilon).squareRoot()
-            rstd[r] = inv
-            for i in 0..<h {
-                xr[i] = (row[i] - mean) * inv
-                yr[i] = xr[i] * w.pointer[i] + b.pointer[i]
-            }
-        }
-    }
-
-    /// dx from dy through y = xhat * w + b: written to dx, or added to it (`accumulate`).
-    private func layerNormBackward(_ dy: UnsafePointer<Float>, _ w: FloatBuffer, xhat: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-                                   rows: Int, dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let h = hidden
-        for r in 0..<rows {
-            let g = dy + r * h, xr = xhat + r * h, out = dx + r * h
-            var meanG: Float = 0, meanGX: Float = 0
-            for i in 0..<h {
-                let gi = g[i] * w.pointer[i]
-                meanG += gi
-                meanGX += gi * xr[i]
-            }
-            meanG /= Float(h)
-            meanGX /= Float(h)
-            for i in 0..<h {
-                let v = rstd[r] * (g[i] * w.pointer[i] - meanG - xr[i] * meanGX)
-                out[i] = accumulate ? out[i] + v : v
-            }
-        }
-    }
-
-    /// Turns `tape.logits` into d loss / d logits in place (mean over each pair's targets, mean
-    /// over pairs); returns the mean cross-entropy.
-    private func crossEntropyGradient(targets: [Int32], pairs: Int, tape t: RuleTape) -> Float {
-        var total: Float = 0
-        for p in 0..<pairs {
-            let positions = (0..<length).filter { targets[p * length + $0] >= 0 }
-            let count = Float(max(positions.count, 1))
-            var ce: Float = 0
-            for pos in 0..<length {
-                let row = t.logits.pointer + (p * length + pos) * vocab
-                let target = Int(targets[p * length + pos])
-                guard target >= 0 else {
-                    row.update(repeating: 0, count: vocab)
-                    continue
-                }
-                var top = -Float.infinity
-                for i in 0..<vocab { top = max(top, row[i]) }
-                ce += top - row[target]
-                var sum: Float = 0
-                for i in 0..<vocab {
-                    row[i] = expf(row[i] - top)
-                    sum += row[i]
-                }
-                ce += logf(sum)
-                let scale = 1 / (sum * count * Float(pairs))
-                for i in 0..<vocab { row[i] *= scale }
-                row[target] -= 1 / (count * Float(pairs))
-            }
-            total += ce / count
-        }
-        return total / Float(pairs)
-    }
-
-    /// d loss / d z from d loss / d logits (in `tape.logits`), through every block down to the
-    /// first block's FiLM (nothing below it depends on z).
-    private func backward(z: [Float], tape t: RuleTape) -> [Float] {
-        let h = hidden, rows = t.rows
-        var dz = [Float](repeating: 0, count: latent)
-        let de = t.grad.pointer, tmp = t.scratch.pointer
-        // Output: logits = normed W^T + b  ->  d normed = d logits W;  LayerNorm back to de.
-        recur_f32_gemm(0, 0, Int64(rows), Int64(h), Int64(vocab), 1, t.logits.pointer, Int64(vocab), output.weight.pointer, Int64(h), 0, tmp, Int64(h))
-        layerNormBackward(tmp, outputNorm.weight, xhat: t.xhatOut.pointer, rstd: t.rstdOut.pointer, rows: rows, dx: de, accumulate: false)
-        for n in stride(from: blocks.count - 1, through: 0, by: -1) {
-            let b = blocks[n], s = t.layers[n]
-            // FiLM: out = pre * (1 + gamma) + beta.
-            var dGamma = [Float](repeating: 0, count: h), dBeta = [Float](repeating: 0, count: h)
-            for r in 0..<rows {
-                let g = de + r * h, pre = s.beforeFiLM.pointer + r * h
-                for i in 0..<h {
-                    dGamma[i] += g[i] * pre[i]
-                    dBeta[i] += g[i]
-                    g[i] *= 1 + s.gamma.pointer[i]
-                }
-            }
-            // dz += W_gamma^T dGamma + W_beta^T dBeta (W: [h, latent]).
-            dz.withUnsafeMutableBufferPointer { dzp in
-                dGamma.withUnsafeBufferPointer { recur_f32_gemm(0, 0, 1, Int64(latent), Int64(h), 1, $0.baseAddress!, Int64(h), b.wGamma.pointer, Int64(latent), 1, dzp.baseAddress!, Int64(latent)) }
-                dBeta.withUnsafeBufferPointer { recur_f32_gemm(0, 0, 1, Int64(latent), Int64(h), 1, $0.baseAddress!, Int64(h), b.wBeta.pointer, Int64(latent), 1, dzp.baseAddress!, Int64(latent)) }
-            }
+    /// d loss / d z into `tape.gradient`, from d loss / d logits (in the pass's logits rows):
+    /// through the output and every block down to the first block's FiLM (nothing below it
+    /// depends on z). Only activations get gradients: dx = dy W for every linear.
+    private func backward(_ t: RuleTape) {
+        let p = t.pass, h = hidden, rows = p.rows, top = t.headRows
+        let de = p.grad.pointer, tmp = p.tmp.pointer, dFilm = p.filmGrad.pointer
+        // Output: d normed = d logits W, then its LayerNorm; the rows outside the head get nothing.
+        de.update(repeating: 0, count: top.lowerBound * h)
+        output.inputGradient(p.logits.pointer + top.lowerBound * vocab, tmp + top.lowerBound * h, rows: top.count)
+        recur_f32_layer_norm_backward(tmp + top.lowerBound * h, outputNorm.weight.pointer, p.xhatOut.pointer + top.lowerBound * h,
+                                      p.rstdOut.pointer + top.lowerBound, de + top.lowerBound * h, Int64(top.count), Int64(h), 0)
+        dFilm.update(repeating: 0, count: blocks.count * 2 * h)
+        for n in blocks.indices.reversed() {
+            let b = blocks[n], s = p.layers[n]
+            let q = n == blocks.count - 1 ? top : 0..<rows, q0 = q.lowerBound, nq = q.count
+            // FiLM: out = before * (1 + gamma) + beta.
+            let dGamma = dFilm + n * 2 * h
+            recur_f32_film_backward(de + q0 * h, s.before.pointer + q0 * h, p.film.pointer + n * 2 * h, dGamma, dGamma + h, Int64(nq), Int64(h))
             if n == 0 { break }
-            // MLP: e = e1 + down(act(up(ln2(e1)))).
-            recur_f32_gemm(0, 0, Int64(rows), Int64(ffn), Int64(h), 1, de, Int64(h), b.wDown.pointer, Int64(ffn), 0, t.ffnGrad.pointer, Int64(ffn))
-            for i in 0..<(rows * ffn) { t.ffnGrad.pointer[i] *= slope(s.up.pointer[i], cdf: s.cdf.pointer[i]) }
-            recur_f32_gemm(0, 0, Int64(rows), Int64(h), Int64(ffn), 1, t.ffnGrad.pointer, Int64(ffn), b.wUp.pointer, Int64(h), 0, tmp, Int64(h))
-            layerNormBackward(tmp, b.norm2w, xhat: s.xhat2.pointer, rstd: s.rstd2.pointer, rows: rows, dx: de, accumulate: true)
-            // Attention: e1 = e0 + out(attention(ln1(e0))).
-            let dContext = t.dContext.pointer
-            recur_f32_gemm(0, 0, Int64(rows), Int64(h), Int64(h), 1, de, Int64(h), b.wo.pointer, Int64(h), 0, dContext, Int64(h))
-            attentionBackward(s, dContext: dContext, pairs: t.pairs, tape: t)
-            // d h1 = dq Wq + dk Wk + dv Wv, then LayerNorm back into de.
-            recur_f32_gemm(0, 0, Int64(rows), Int64(h), Int64(h), 1, t.dq.pointer, Int64(h), b.wq.pointer, Int64(h), 0, tmp, Int64(h))
-            recur_f32_gemm(0, 0, Int64(rows), Int64(h), Int64(h), 1, t.dk.pointer, Int64(h), b.wk.pointer, Int64(h), 1, tmp, Int64(h))
-            recur_f32_gemm(0, 0, Int64(rows), Int64(h), Int64(h), 1, t.dv.pointer, Int64(h), b.wv.pointer, Int64(h), 1, tmp, Int64(h))
-            layerNormBackward(tmp, b.norm1w, xhat: s.xhat1.pointer, rstd: s.rstd1.pointer, rows: rows, dx: de, accumulate: true)
-        }
-        return dz
-    }
-
-    /// dq, dk, dv (in the tape) from d context, per pair and head.
-    private func attentionBackward(_ s: RuleLayerTape, dContext: UnsafePointer<Float>, pairs: Int, tape t: RuleTape) {
-        let h = hidden, l = length, scale = 1 / Float(headDim).squareRoot()
-        let dP = t.dProbs.pointer
-        for p in 0..<pairs {
-            for head in 0..<heads {
-                let off = p * l * h + head * headDim
-                let probs = s.probs.pointer + (p * heads + head) * l * l
-                // dP = dC V^T; dV = P^T dC.
-                recur_f32_gemm(0, 1, Int64(l), Int64(l), Int64(headDim), 1, dContext + off, Int64(h), s.v.pointer + off, Int64(h), 0, dP, Int64(l))
-                recur_f32_gemm(1, 0, Int64(l), Int64(headDim), Int64(l), 1, probs, Int64(l), dContext + off, Int64(h), 0, t.dv.pointer + off, Int64(h))
-                // dS = P * (dP - rowsum(dP * P)) * scale.
-                for i in 0..<l {
-                    let pr = probs + i * l, dr = dP + i * l
-                    var dot: Float = 0
-                    for j in 0..<l { dot += dr[j] * pr[j] }
-                    for j in 0..<l { dr[j] = pr[j] * (dr[j] - dot) * scale }
-                }
-                // dQ = dS K; dK = dS^T Q.
-                recur_f32_gemm(0, 0, Int64(l), Int64(headDim), Int64(l), 1, dP, Int64(l), s.k.pointer + off, Int64(h), 0, t.dq.pointer + off, Int64(h))
-                recur_f32_gemm(1, 0, Int64(l), Int64(headDim), Int64(l), 1, dP, Int64(l), s.q.pointer + off, Int64(h), 0, t.dk.pointer + off, Int64(h))
+            // MLP: e = e1 + down(act(up(ln2(e1)))); d up = (de W_down) * act'(up).
+            let dUp = p.up.pointer + q0 * ffn
+            b.down.inputGradient(de + q0 * h, dUp, rows: nq, times: s.slope!.pointer + q0 * ffn)
+            b.up.inputGradient(dUp, tmp + q0 * h, rows: nq)
+            recur_f32_layer_norm_backward(tmp + q0 * h, b.norm2w.pointer, s.xhat2.pointer + q0 * h, s.rstd2.pointer + q0, de + q0 * h,
+                                          Int64(nq), Int64(h), 1)
+            // Attention: e1 = e0 + out(attention(ln1(e0))); d q for the queries, d k and d v for
+            // every row, then d ln1 = [dk dv] W_kv + [dq] W_q and its LayerNorm into de.
+            b.attentionOutput.inputGradient(de + q0 * h, p.context.pointer + q0 * h, rows: nq)
+            p.withBatch { batch in
+                recur_f32_prefix_attention_backward(s.qkv.pointer, Int64(3 * h), s.probs!.pointer, p.context.pointer, Int64(h), p.qkvGrad.pointer,
+                                                    Int64(3 * h), batch, Int64(n == blocks.count - 1 ? t.queryFrom : 0), Int64(heads), Int64(headDim),
+                                                    1 / Float(headDim).squareRoot(), p.scratch.pointer)
             }
+            b.qkv.inputGradient(p.qkvGrad.pointer + h, tmp, rows: rows, part: 1, dyStride: 3 * h)
+            b.qkv.inputGradient(p.qkvGrad.pointer + q0 * 3 * h, tmp + q0 * h, rows: nq, part: 0, dyStride: 3 * h, accumulate: true)
+            recur_f32_layer_norm_backward(tmp, b.norm1w.pointer, s.xhat1.pointer, s.rstd1.pointer, de, Int64(rows), Int64(h), 1)
         }
+        film.inputGradient(dFilm, t.gradient.pointer, rows: 1)
     }
-}
 
-/// What one block keeps from the forward pass for the backward one.
-final class RuleLayerTape {
-    let xhat1, h1, q, k, v, probs, context, xhat2, h2, up, act, cdf, beforeFiLM: FloatBuffer
-    let rstd1, rstd2, gamma, beta: FloatBuffer
+    // MARK: decoding
 
-    init(model m: RuleModel, rows: Int, pairs: Int) {
-        let h = m.hidden
-        xhat1 = FloatBuffer(count: rows * h)
-        h1 = FloatBuffer(count: rows * h)
-        q = FloatBuffer(count: rows * h)
-        k = FloatBuffer(count: rows * h)
-        v = FloatBuffer(count: rows * h)
-        probs = FloatBuffer(count: pairs * m.heads * m.length * m.length)
-        context = FloatBuffer(count: rows * h)
-        xhat2 = FloatBuffer(count: rows * h)
-        h2 = FloatBuffer(count: rows * h)
-        up = FloatBuffer(count: rows * m.ffn)
-        act = FloatBuffer(count: rows * m.ffn)
-        cdf = FloatBuffer(count: rows * m.ffn)
-        beforeFiLM = FloatBuffer(count: rows * h)
-        rstd1 = FloatBuffer(count: rows)
-        rstd2 = FloatBuffer(count: rows)
-        gamma = FloatBuffer(count: h)
-        beta = FloatBuffer(count: h)
-    }
-}
-
-/// Buffers of one forward/backward pass over `pairs` sequences, reusable across fit steps.
-public final class RuleTape {
-    let pairs: Int, rows: Int
-    let e, scratch, grad, normed, xhatOut, rstdOut, logits: FloatBuffer
-    let ffnGrad, dContext, dq, dk, dv, dProbs: FloatBuffer
-    let layers: [RuleLayerTape]
-
-    public init(model m: RuleModel, pairs: Int) {
-        self.pairs = pairs
-        rows = pairs * m.length
-        let h = m.hidden
-        e = FloatBuffer(count: rows * h)
-        scratch = FloatBuffer(count: rows * h)
-        grad = FloatBuffer(count: rows * h)
-        normed = FloatBuffer(count: rows * h)
-        xhatOut = FloatBuffer(count: rows * h)
-        rstdOut = FloatBuffer(count: rows)
-        logits = FloatBuffer(count: rows * m.vocab)
-        ffnGrad = FloatBuffer(count: rows * m.ffn)
-        dContext = FloatBuffer(count: rows * h)
-        dq = FloatBuffer(count: rows * h)
-        dk = FloatBuffer(count: rows * h)
-        dv = FloatBuffer(count: rows * h)
-        dProbs = FloatBuffer(count: m.length * m.length)
-        layers = m.blocks.map { _ in RuleLayerTape(model: m, rows: pairs * m.length, pairs: pairs) }
+    /// Greedy answers to `inputs` under latent `z`, decoded together on `pass` (a forward pass
+    /// for as many sequences): output bytes one position at a time (argmax over the vocabulary,
+    /// the first of equal maxima) until a special token or `maxOutput` bytes. The input positions
+    /// run once; each output position runs once, against the keys and values the earlier
+    /// positions left in the pass.
+    func answers(_ inputs: [[UInt8]], z: [Float], pass: RulePass) throws -> [[UInt8]] {
+        try checkLatent(z)
+        let count = inputs.count
+        precondition(pass.sequences == count, "a pass for \(pass.sequences) sequences cannot decode \(count)")
+        pass.layOutDecoding(maxOutput: maxOutput)
+        var tokens: [Int32] = []
+        for input in inputs { tokens += try sequence(input: input, output: []).tokens.prefix(prefix) }
+        pass.embed(model: self, rows: 0..<pass.inputRows, tokens: tokens, position: { $0 % self.prefix })
+        z.withUnsafeBufferPointer { filmParameters(z: $0.baseAddress!, into: pass.film.pointer) }
+        let inputs = 0..<pass.inputRows
+        for n in blocks.indices {
+            // The last block's input rows only give keys and values to the outputs.
+            let last = n == blocks.count - 1
+            block(n, pass, rows: inputs, queries: last ? inputs.upperBound..<inputs.upperBound : inputs, queryFrom: last ? prefix : 0, keep: false)
+        }
+        var out = [[UInt8]](repeating: [], count: count), live = [Bool](repeating: true, count: count)
+        for t in 0..<maxOutput {
+            pass.setOutputCount(t + 1)
+            let rows = pass.inputRows + t * count..<pass.inputRows + (t + 1) * count
+            let step = (0..<count).map { s in t == 0 ? Self.sep : live[s] ? Int32(out[s][t - 1]) : Self.pad }
+            pass.embed(model: self, rows: rows, tokens: step, position: { _ in self.prefix + t })
+            for n in blocks.indices { block(n, pass, rows: rows, queries: rows, queryFrom: prefix + t, keep: false) }
+            head(pass, rows: rows)
+            for s in 0..<count where live[s] {
+                let row = pass.logits.pointer + (rows.lowerBound + s) * vocab
+                var best = 0
+                for i in 1..<vocab where row[i] > row[best] { best = i }
+                if best >= 256 { live[s] = false } else { out[s].append(UInt8(best)) }
+            }
+            if !live.contains(true) { break }
+        }
+        return out
     }
 }

@@ -148,6 +148,20 @@ static T void exp_avx2(const float *x, float *y, int64_t n) {
     }
 }
 
+static T void gelu_avx2(const float *x, float *y, float *slope, int64_t n) {
+    int64_t i = 0;
+    __m256 d;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(y + i, recur_gelu8(_mm256_loadu_ps(x + i), slope ? &d : NULL));
+        if (slope) _mm256_storeu_ps(slope + i, d);
+    }
+    if (i < n) {
+        const __m256i m = recur_mask8(n - i);
+        _mm256_maskstore_ps(y + i, m, recur_gelu8(_mm256_maskload_ps(x + i, m), slope ? &d : NULL));
+        if (slope) _mm256_maskstore_ps(slope + i, m, d);
+    }
+}
+
 static T void softmax_avx2(float *x, int64_t rows, int64_t n) {
     for (int64_t r = 0; r < rows; r++) {
         float *v = x + r * n;
@@ -286,6 +300,7 @@ const recur_f32_ops recur_f32_ops_avx2 = {
     .swiglu = swiglu_avx2,
     .softmax = softmax_avx2,
     .exp = exp_avx2,
+    .gelu = gelu_avx2,
     .rope = rope_avx2,
     .attention = recur_f32_attention_avx2,
     .argmax = argmax_avx2,

@@ -118,6 +118,15 @@ static T void exp_avx512(const float *x, float *y, int64_t n) {
     }
 }
 
+static T void gelu_avx512(const float *x, float *y, float *slope, int64_t n) {
+    __m512 d;
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = recur_mask16(n - i);
+        _mm512_mask_storeu_ps(y + i, m, recur_gelu16(_mm512_maskz_loadu_ps(m, x + i), slope ? &d : NULL));
+        if (slope) _mm512_mask_storeu_ps(slope + i, m, d);
+    }
+}
+
 static T void softmax_avx512(float *x, int64_t rows, int64_t n) {
     for (int64_t r = 0; r < rows; r++) {
         float *v = x + r * n;
@@ -217,6 +226,7 @@ const recur_f32_ops recur_f32_ops_avx512 = {
     .swiglu = swiglu_avx512,
     .softmax = softmax_avx512,
     .exp = exp_avx512,
+    .gelu = gelu_avx512,
     .rope = rope_avx512,
     .attention = recur_f32_attention_avx512,
     .argmax = argmax_avx512,

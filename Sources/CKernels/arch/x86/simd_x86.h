@@ -4,7 +4,7 @@
 #ifndef RECUR_SIMD_X86_H
 #define RECUR_SIMD_X86_H
 
-#include "../../recur_internal.h"
+#include "../../f32_ops.h" // recur_internal.h, and the GELU constants
 
 #include <immintrin.h>
 #include <math.h>
@@ -104,6 +104,114 @@ static inline RECUR_TARGET_AVX512 __m512 recur_exp16(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     return _mm512_scalef_ps(p, n);
+}
+
+// GELU (the erf form) of 8 lanes, and its slope when `slope` is not NULL. With a = x / sqrt 2,
+// 1 + erf(a) comes from erf(a) = a P(a^2) for -0.5 < a < 1, from erfc(|a|) = exp(-a^2) Q(t),
+// t = 1 / (1 + |a| / 2), elsewhere (2 - erfc for a >= 1, erfc itself for a <= -0.5, so there is no
+// cancellation for negative x). P (degree 6 in a^2) and Q (degree 9 in t, fitted over
+// 0.5 <= |a| <= 9.5; erfc(9.5) is below the smallest normal float) are within 1e-9 relative of
+// erf(a) / a and erfc(a) exp(a^2); exp(-a^2) takes the rounding error of a^2 into account
+// (a^2 = hi + lo exactly, exp(-hi) (1 - lo)), and is 0 from |a| = RECUR_GELU_A_MAX on. The
+// slope's pdf, exp(-x^2 / 2) / sqrt(2 pi), reuses exp(-a^2). Infinities and NaN give what the
+// scalar formulas give: GELU(inf) = inf, GELU(-inf) = NaN (-inf * 0), NaN slopes at both.
+#define RECUR_GELU_A_MAX 10.5f // -10.5^2 is below RECUR_EXP_LO: exp gives 0
+#define RECUR_GELU_P0 1.12837911f
+#define RECUR_GELU_P1 (-0.37612626f)
+#define RECUR_GELU_P2 0.112835854f
+#define RECUR_GELU_P3 (-0.0268538296f)
+#define RECUR_GELU_P4 0.00518835802f
+#define RECUR_GELU_P5 (-0.000801043527f)
+#define RECUR_GELU_P6 7.85459997e-05f
+#define RECUR_GELU_Q0 4.21363711e-06f
+#define RECUR_GELU_Q1 0.281967789f
+#define RECUR_GELU_Q2 0.283771962f
+#define RECUR_GELU_Q3 0.234068915f
+#define RECUR_GELU_Q4 0.23815304f
+#define RECUR_GELU_Q5 (-0.114517413f)
+#define RECUR_GELU_Q6 0.416103035f
+#define RECUR_GELU_Q7 (-0.620230317f)
+#define RECUR_GELU_Q8 0.356261015f
+#define RECUR_GELU_Q9 (-0.0755916387f)
+
+static inline RECUR_TARGET_AVX2 __m256 recur_gelu8(__m256 x, __m256 *slope) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 a = _mm256_mul_ps(x, _mm256_set1_ps(RECUR_GELU_SQRT1_2));
+    const __m256 abs_a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a);
+    // a^2 of |a| clamped where exp(-a^2) is 0 anyway (so an infinite x gives no NaN there).
+    const __m256 clamped = _mm256_min_ps(abs_a, _mm256_set1_ps(RECUR_GELU_A_MAX));
+    const __m256 s = _mm256_mul_ps(clamped, clamped), lo = _mm256_fmsub_ps(clamped, clamped, s);
+    __m256 p = _mm256_set1_ps(RECUR_GELU_P6);
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(RECUR_GELU_P5));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(RECUR_GELU_P4));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(RECUR_GELU_P3));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(RECUR_GELU_P2));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(RECUR_GELU_P1));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(RECUR_GELU_P0));
+    const __m256 near = _mm256_fmadd_ps(a, p, one);
+    const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(abs_a, _mm256_set1_ps(0.5f), one));
+    __m256 q = _mm256_set1_ps(RECUR_GELU_Q9);
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(RECUR_GELU_Q8));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(RECUR_GELU_Q7));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(RECUR_GELU_Q6));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(RECUR_GELU_Q5));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(RECUR_GELU_Q4));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(RECUR_GELU_Q3));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(RECUR_GELU_Q2));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(RECUR_GELU_Q1));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(RECUR_GELU_Q0));
+    __m256 e = recur_exp8(_mm256_sub_ps(_mm256_setzero_ps(), s));
+    e = _mm256_fnmadd_ps(e, lo, e);
+    const __m256 erfc = _mm256_mul_ps(e, q);
+    const __m256 positive = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ);
+    const __m256 far = _mm256_blendv_ps(erfc, _mm256_sub_ps(_mm256_set1_ps(2.0f), erfc), positive);
+    const __m256 inside = _mm256_and_ps(_mm256_cmp_ps(a, one, _CMP_LT_OQ),
+                                        _mm256_cmp_ps(a, _mm256_set1_ps(-0.5f), _CMP_GT_OQ));
+    const __m256 c = _mm256_blendv_ps(far, near, inside);
+    if (slope)
+        *slope = _mm256_fmadd_ps(x, _mm256_mul_ps(e, _mm256_set1_ps(RECUR_GELU_PDF)),
+                                 _mm256_mul_ps(_mm256_set1_ps(0.5f), c));
+    return _mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)), c);
+}
+
+// recur_gelu8's steps on 16 lanes (the same value for every input).
+static inline RECUR_TARGET_AVX512 __m512 recur_gelu16(__m512 x, __m512 *slope) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 a = _mm512_mul_ps(x, _mm512_set1_ps(RECUR_GELU_SQRT1_2));
+    const __m512 abs_a = _mm512_abs_ps(a);
+    const __m512 clamped = _mm512_min_ps(abs_a, _mm512_set1_ps(RECUR_GELU_A_MAX));
+    const __m512 s = _mm512_mul_ps(clamped, clamped), lo = _mm512_fmsub_ps(clamped, clamped, s);
+    __m512 p = _mm512_set1_ps(RECUR_GELU_P6);
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(RECUR_GELU_P5));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(RECUR_GELU_P4));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(RECUR_GELU_P3));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(RECUR_GELU_P2));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(RECUR_GELU_P1));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(RECUR_GELU_P0));
+    const __m512 near = _mm512_fmadd_ps(a, p, one);
+    const __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(abs_a, _mm512_set1_ps(0.5f), one));
+    __m512 q = _mm512_set1_ps(RECUR_GELU_Q9);
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(RECUR_GELU_Q8));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(RECUR_GELU_Q7));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(RECUR_GELU_Q6));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(RECUR_GELU_Q5));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(RECUR_GELU_Q4));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(RECUR_GELU_Q3));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(RECUR_GELU_Q2));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(RECUR_GELU_Q1));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(RECUR_GELU_Q0));
+    __m512 e = recur_exp16(_mm512_sub_ps(_mm512_setzero_ps(), s));
+    e = _mm512_fnmadd_ps(e, lo, e);
+    const __m512 erfc = _mm512_mul_ps(e, q);
+    const __mmask16 positive = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+    const __m512 far = _mm512_mask_blend_ps(positive, erfc, _mm512_sub_ps(_mm512_set1_ps(2.0f), erfc));
+    const __mmask16 inside = _mm512_cmp_ps_mask(a, one, _CMP_LT_OQ) &
+                             _mm512_cmp_ps_mask(a, _mm512_set1_ps(-0.5f), _CMP_GT_OQ);
+    const __m512 c = _mm512_mask_blend_ps(inside, far, near);
+    if (slope)
+        *slope = _mm512_fmadd_ps(x, _mm512_mul_ps(e, _mm512_set1_ps(RECUR_GELU_PDF)),
+                                 _mm512_mul_ps(_mm512_set1_ps(0.5f), c));
+    return _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)), c);
 }
 
 // Lane-wise max of a row, NaNs skipped (as the scalar `if (v > m)`).
