@@ -13,10 +13,7 @@ public struct ModelGuide: SearchGuide {
 
     public func start(rows: [[Double]]) throws -> () -> GuideHeads {
         let run = try model.start(rows: rows)
-        return {
-            let h = run.step()
-            return GuideHeads(primary: h.primary, secondary: h.secondary, tertiary: h.tertiary, composition: h.composition, halt: h.halt)
-        }
+        return { run.step() }
     }
 }
 

@@ -1,20 +1,8 @@
 import Foundation
+import Runtime
 
-/// The logits of one supervision step of a search guide (the NSSR model's heads).
-public struct GuideHeads: Sendable {
-    public var primary: [Float], secondary: [Float], tertiary: [Float]
-    /// Logits of the composition types: none, sequential, nested, parallel.
-    public var composition: [Float]
-    public var halt: Float
-
-    public init(primary: [Float], secondary: [Float], tertiary: [Float], composition: [Float], halt: Float) {
-        self.primary = primary
-        self.secondary = secondary
-        self.tertiary = tertiary
-        self.composition = composition
-        self.halt = halt
-    }
-}
+/// The logits of one supervision step of a search guide: the NSSR model's heads.
+public typealias GuideHeads = NSSRHeads
 
 /// What guides the search: a model whose heads rank the registry's first F functions.
 public protocol SearchGuide {
