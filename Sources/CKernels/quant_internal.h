@@ -29,12 +29,32 @@
 typedef void (*rq_kernel_fn)(const uint8_t *panel, const recur_qact *a, int64_t i0, int nr, float *out,
                              int64_t ldo);
 
+// A wider micro-kernel: up to mr activation rows x np consecutive panels (panel p at
+// panel + p * pstride), the same sums in the same order as the tier's one-panel kernels.
+typedef void (*rq_wide_fn)(const uint8_t *panel, size_t pstride, const recur_qact *a, int64_t i0, int nr,
+                           float *out, int64_t ldo);
+
+typedef struct {
+    const char *name;   // "rows x panels", e.g. "4x2"
+    int mr, np;         // mr <= the tier's own mr
+    rq_wide_fn q8_0, q4_0, q4_1;
+} rq_shape;
+
 typedef struct {
     int mr;             // activation rows per micro-kernel call
     rq_kernel_fn q8_0;
     rq_kernel_fn q4_0;
     rq_kernel_fn q4_1;
+    const char *name;   // the one-panel shape's name ("8x1"); NULL reads as "<mr>x1"
+    int nshapes;        // wider shapes the tier can choose instead, by timing them (quant_tune.c)
+    const rq_shape *shapes;
 } rq_kernels;
+
+// The shape recur_q_linear uses for type t in tier isa: -1 for the tier's one-panel kernels, else
+// an index into its shapes. Timed once per tier and type, the first time it is asked
+// (RECUR_QKERNEL=<name> forces a shape where the tier has it).
+int rq_shape_for(recur_isa isa, recur_qtype t);
+const rq_kernels *rq_kernels_for(recur_isa isa);
 
 size_t rq_pblock_bytes(recur_qtype t);       // 0 for an unknown type
 

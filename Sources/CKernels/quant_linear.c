@@ -37,7 +37,7 @@ int recur_q_isa_supported(recur_isa isa) {
 #endif
 }
 
-static const rq_kernels *kernels_for(recur_isa isa) {
+const rq_kernels *rq_kernels_for(recur_isa isa) {
     switch (isa) {
     case RECUR_ISA_SCALAR: return &rq_kernels_scalar;
 #ifdef RQ_HAVE_X86
@@ -71,9 +71,19 @@ static rq_kernel_fn kernel_of(const rq_kernels *ks, recur_qtype t) {
     return NULL;
 }
 
+static rq_wide_fn wide_of(const rq_shape *sh, recur_qtype t) {
+    switch (t) {
+    case RECUR_Q8_0: return sh->q8_0;
+    case RECUR_Q4_0: return sh->q4_0;
+    case RECUR_Q4_1: return sh->q4_1;
+    }
+    return NULL;
+}
+
 typedef struct {
-    rq_kernel_fn kern;
-    int mr;
+    rq_kernel_fn kern;  // one panel, up to the tier's mr rows
+    rq_wide_fn wide;    // np panels at once, or NULL
+    int mr, np;         // rows per tile, panels per wide call (1 without one)
     const uint8_t *packed;
     size_t panel_bytes;
     const recur_qact *a;
@@ -90,19 +100,25 @@ typedef struct {
 // Whole panels write straight into y; a ragged last panel goes through a tile buffer.
 static void run_tiles(const rq_job *job, int64_t i0, int64_t i1, int64_t p0, int64_t p1) {
     float tile[16 * RQ_PANEL];
-    const int mr = job->mr;
+    const int mr = job->mr, np = job->np;
+    const int64_t whole = job->n / RQ_PANEL; // panels with all 16 columns in y
     for (int64_t i = i0; i < i1; i += mr) {
         const int nr = (int)(i1 - i < mr ? i1 - i : mr);
-        for (int64_t p = p0; p < p1; p++) {
+        for (int64_t p = p0; p < p1;) {
             const int64_t c0 = p * RQ_PANEL;
             const uint8_t *panel = job->packed + (size_t)p * job->panel_bytes;
             float *y = job->y + i * job->n + c0;
-            if (job->n - c0 >= RQ_PANEL) {
-                job->kern(panel, job->a, i, nr, y, job->n);
+            if (job->wide && p + np <= p1 && p + np <= whole) {
+                job->wide(panel, job->panel_bytes, job->a, i, nr, y, job->n);
+                p += np;
                 continue;
             }
-            job->kern(panel, job->a, i, nr, tile, RQ_PANEL);
-            for (int r = 0; r < nr; r++) memcpy(y + r * job->n, tile + r * RQ_PANEL, (size_t)(job->n - c0) * sizeof(float));
+            if (p < whole) job->kern(panel, job->a, i, nr, y, job->n);
+            else {
+                job->kern(panel, job->a, i, nr, tile, RQ_PANEL);
+                for (int r = 0; r < nr; r++) memcpy(y + r * job->n, tile + r * RQ_PANEL, (size_t)(job->n - c0) * sizeof(float));
+            }
+            p++;
         }
     }
 }
@@ -135,10 +151,14 @@ static rq_chunks plan_chunks(const rq_job *job, int nt) {
         if (groups > panels) groups = panels;
     }
     per_group = (panels + groups - 1) / groups;
+    per_group = (per_group + job->np - 1) / job->np * job->np; // whole wide calls
     groups = (panels + per_group - 1) / per_group;
     int64_t row_blocks = (target + groups - 1) / groups;
     if (row_blocks > row_tiles) row_blocks = row_tiles;
     if (row_blocks < 1) row_blocks = 1;
+    // A chunk count that is a multiple of the thread count, so that no thread runs a last chunk
+    // alone while the others wait (9 chunks on 2 threads left one idle for a ninth of the call).
+    while ((row_blocks * groups) % nt != 0 && row_blocks < row_tiles) row_blocks++;
     const int64_t mc = (row_tiles + row_blocks - 1) / row_blocks * job->mr;
     rq_chunks c = {mc, (job->m + mc - 1) / mc, per_group, groups};
     return c;
@@ -177,8 +197,10 @@ static void linear_with(recur_isa isa, const rq_kernels *ks, recur_qtype t, cons
                         float *y, int64_t m, int64_t n, int64_t k, void *act_scratch) {
     recur_qact a = recur_q_act_view(act_scratch, m, k);
     const rq_act_fn quantize = rq_act_for(isa);
-    rq_job job = {kernel_of(ks, t), ks->mr, (const uint8_t *)packed, (size_t)(k / RECUR_QK) * rq_pblock_bytes(t),
-                  &a, y, m, n};
+    const int shape = rq_shape_for(isa, t);
+    const rq_shape *sh = shape >= 0 ? &ks->shapes[shape] : NULL;
+    rq_job job = {kernel_of(ks, t), sh ? wide_of(sh, t) : NULL, sh ? sh->mr : ks->mr, sh ? sh->np : 1,
+                  (const uint8_t *)packed, (size_t)(k / RECUR_QK) * rq_pblock_bytes(t), &a, y, m, n};
     if (m <= 0 || n <= 0) return;
     const double work = (double)m * (double)n * (double)k;
 #ifdef RECUR_HAVE_OPENMP
@@ -210,7 +232,7 @@ int rq_linear_prepared(recur_isa isa, recur_qtype t, const void *packed, const f
                        rq_prepare_fn prepare, const void *ctx, float *y, int64_t m, int64_t n, int64_t k,
                        void *act_scratch) {
     if (rq_pblock_bytes(t) == 0 || k <= 0 || k % RECUR_QK != 0 || !recur_q_isa_supported(isa)) return -1;
-    const rq_kernels *ks = kernels_for(isa);
+    const rq_kernels *ks = rq_kernels_for(isa);
     if (ks == NULL) return -1;
     const rq_input in = {x, ldx, prepare, ctx};
     linear_with(isa, ks, t, packed, &in, y, m, n, k, act_scratch);

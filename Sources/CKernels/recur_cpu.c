@@ -228,6 +228,14 @@ static void blas_single(void) {
 
 void recur_blas_single_threaded(void) { pthread_once(&g_blas_once, blas_single); }
 
+int recur_openmp_enabled(void) {
+#ifdef RECUR_HAVE_OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 int recur_get_num_threads(void) {
     if (t_threads > 0) return t_threads;
     int n = atomic_load_explicit(&g_default_threads, memory_order_relaxed);

@@ -1,16 +1,29 @@
 import ArgumentParser
+import Bench
+import CKernels
 import Foundation
 import Runtime
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a GGUF model's architecture, hyper-parameters and tensors.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print a GGUF model's architecture, hyper-parameters and tensors, or (--kernels) the kernels this CPU runs.")
 
     @Argument(help: "The GGUF file.")
-    var model: String
+    var model: String?
     @Flag(name: .customLong("check-tensors"), help: "Look through every value of every tensor (block scales included) for NaN and infinity; exit 1 on any.")
     var checkTensors = false
+    @Flag(name: .long, help: "Print the kernel tier, threads, and each quantized type's micro-kernel shape with the timings that chose it and the tier's measured INT8 peak.")
+    var kernels = false
+
+    func validate() throws {
+        if model == nil && !kernels { throw ValidationError("give a GGUF file, or --kernels") }
+        if model == nil && checkTensors { throw ValidationError("--check-tensors needs a GGUF file") }
+    }
 
     func run() throws {
+        if kernels { printKernels() }
+        guard let model else { return }
+        if kernels { print("") }
         let file = try GGUFFile(path: model)
         print("file: \(model)")
         print("gguf version \(file.version), alignment \(file.alignment), \(file.metadata.count) metadata keys, \(file.tensors.count) tensors")
@@ -44,6 +57,43 @@ struct Inspect: ParsableCommand {
         if !report.unchecked.isEmpty { print("  not checked (types Recur cannot decode): \(report.unchecked.joined(separator: ", "))") }
         if let first = report.findings.first {
             throw CLIError("\(file.path): tensor '\(first.tensor)' holds \(first.value) at index \(first.index)")
+        }
+    }
+
+    /// The tier, the threads and the micro-kernel shapes the quantized linears run, with the
+    /// one-thread timings that chose them against the tier's INT8 peak.
+    private func printKernels() {
+        let machine = BenchMachine.current()
+        let active = recur_isa_active(), best = recur_isa_best()
+        let tiers = [RECUR_ISA_SCALAR, RECUR_ISA_AVX2, RECUR_ISA_AVXVNNI, RECUR_ISA_AVX512, RECUR_ISA_AMX]
+        print("kernels on \(machine.cpu), \(machine.cores) logical cores")
+        print("  tier in use: \(String(cString: recur_isa_name(active)))"
+              + (active == best ? " (the best this CPU runs; RECUR_ISA forces another)" : " (forced by RECUR_ISA; best here: \(String(cString: recur_isa_name(best))))"))
+        print("  tiers here: " + tiers.map { "\(String(cString: recur_isa_name($0))) \(recur_isa_supported($0) != 0 ? "yes" : "no")" }.joined(separator: ", "))
+        print(recur_openmp_enabled() != 0
+              ? "  threads: OpenMP, \(recur_get_num_threads()) by default (--threads, OMP_NUM_THREADS)"
+              : "  threads: one (this build has no OpenMP: libomp-dev was missing when it was compiled)")
+        print("  quantized micro-kernels (rows x 16-column weight panels): the fastest through a whole linear at first use"
+              + " (RECUR_QKERNEL=<shape> forces one):")
+        var peaks: [Int: Double?] = [:]
+        for choice in KernelShapes.choices() {
+            var peak: Double?
+            if choice.shapes.contains(where: { $0.gops > 0 }) {
+                peak = peaks[choice.threads] ?? MachinePeak.int8GOPS(threads: max(choice.threads, 1))
+                peaks[choice.threads] = .some(peak)
+            }
+            let timed = choice.shapes.map { shape -> String in
+                guard shape.gops > 0 else { return shape.name }
+                let share = peak.map { String(format: " (%.0f%%)", 100 * shape.gops / $0) } ?? ""
+                return String(format: "%@ %.0f GOP/s", shape.name, shape.gops) + share
+            }
+            let how = choice.shapes.count == 1 ? "the tier's only shape"
+                : choice.shapes.allSatisfy({ $0.gops == 0 }) ? "forced (RECUR_QKERNEL); the tier has " + timed.joined(separator: ", ")
+                : timed.joined(separator: ", ") + " at \(choice.threads) thread\(choice.threads == 1 ? "" : "s")"
+            print("    \(choice.type)  \(choice.chosenName)   " + how)
+        }
+        for (threads, peak) in peaks.sorted(by: { $0.key < $1.key }) {
+            if let peak { print(String(format: "  INT8 peak of the tier (recur bench probe): %.1f GOP/s at %d thread%@", peak, threads, threads == 1 ? "" : "s")) }
         }
     }
 

@@ -18,6 +18,11 @@ struct Recur: ParsableCommand {
             FileHandle.standardError.write(Data(
                 "recur: RECUR_ISA=\(asked) is not a tier this CPU runs (scalar, avx2, avxvnni, avx512, amx); using \(used)\n".utf8))
         }
+        if recur_openmp_enabled() == 0 && ProcessInfo.processInfo.activeProcessorCount > 1 {
+            FileHandle.standardError.write(Data(("recur: built without OpenMP (libomp-dev was missing when the package was built), "
+                + "so every kernel runs on one thread; run scripts/setup.sh, then rebuild from scratch "
+                + "(rm -rf .build ~/.cache/org.swift.swiftpm/manifests)\n").utf8))
+        }
         main(nil)
     }
 }

@@ -81,25 +81,45 @@ final class QuantLinearTests: XCTestCase {
         }
     }
 
+    /// Every micro-kernel shape of the tier (recur_q_shapes), each forced in turn, against scalar.
     private func assertTierMatchesScalar(_ isa: recur_isa, name: String) throws {
         guard recur_q_isa_supported(isa) != 0 else {
             throw XCTSkip("this CPU (or build) cannot run the \(name) tier; run these tests on a CPU that has it")
         }
-        var compared = 0
+        var compared = 0, shapesChecked = 0
         for format in QuantFormat.allCases {
-            for (index, shape) in Self.shapeGrid().enumerated() {
-                let c = Self.makeCase(format, m: shape.m, n: shape.n, k: shape.k, special: index % 2 == 1,
-                                      seed: UInt64(index + 77))
-                let want = scalar(c)
-                guard let got = quantLinear(isa: isa, format, packed: c.packed, x: c.x, m: c.m, n: c.n, k: c.k) else {
-                    XCTFail("\(name) refused a supported call")
-                    return
+            let shapes = Self.shapeNames(isa, format.type)
+            XCTAssertFalse(shapes.isEmpty, "\(name) lists no micro-kernel shape")
+            defer { recur_q_shape_set(isa, format.type, nil) }
+            for shapeName in shapes {
+                XCTAssertEqual(recur_q_shape_set(isa, format.type, shapeName), 0, "\(name) refused its own shape \(shapeName)")
+                shapesChecked += 1
+                for (index, shape) in Self.shapeGrid().enumerated() {
+                    let c = Self.makeCase(format, m: shape.m, n: shape.n, k: shape.k, special: index % 2 == 1,
+                                          seed: UInt64(index + 77))
+                    let want = scalar(c)
+                    guard let got = quantLinear(isa: isa, format, packed: c.packed, x: c.x, m: c.m, n: c.n, k: c.k) else {
+                        XCTFail("\(name) refused a supported call")
+                        return
+                    }
+                    XCTAssertEqual(bitPatterns(got), bitPatterns(want), "\(name) \(shapeName) \(format) m \(c.m) n \(c.n) k \(c.k)")
+                    compared += 1
                 }
-                XCTAssertEqual(bitPatterns(got), bitPatterns(want), "\(name) \(format) m \(c.m) n \(c.n) k \(c.k)")
-                compared += 1
             }
         }
-        XCTAssertEqual(compared, 3 * Self.shapeGrid().count)
+        XCTAssertEqual(compared, shapesChecked * Self.shapeGrid().count)
+        XCTAssertEqual(recur_q_shape_set(isa, RECUR_Q8_0, "99x9"), -1, "an unknown shape name must be refused")
+    }
+
+    /// The names of a tier's micro-kernel shapes ("8x1", "4x2", ...).
+    static func shapeNames(_ isa: recur_isa, _ type: recur_qtype) -> [String] {
+        var rates = [recur_q_shape_rate](repeating: recur_q_shape_rate(), count: 16)
+        var chosen: Int32 = 0
+        let count = Int(recur_q_shapes(isa, type, &rates, Int32(rates.count), &chosen))
+        guard count > 0 else { return [] }
+        return rates.prefix(min(count, rates.count)).map { rate in
+            withUnsafeBytes(of: rate.name) { raw in String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        }
     }
 
     func testAVX2MatchesScalarBitForBit() throws { try assertTierMatchesScalar(RECUR_ISA_AVX2, name: "avx2") }

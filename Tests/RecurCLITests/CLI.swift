@@ -17,5 +17,11 @@ enum CLI {
         try Subprocess.run(binary.path, args, directory: directory ?? repoRoot, stdin: stdin.map { Data($0.utf8) })
     }
 
+    /// Runs it with extra environment variables (through env(1)).
+    static func run(_ args: [String], environment: [String: String]) throws -> Result {
+        try Subprocess.run("/usr/bin/env", environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + [binary.path] + args,
+                           directory: repoRoot)
+    }
+
     static func temporaryDirectory() throws -> URL { try Repo.temporaryDirectory("recur-cli") }
 }

@@ -71,8 +71,14 @@ static void check(recur_qtype t, int64_t m, int64_t n, int64_t k, int special) {
     if (m * n * k <= (1 << 22)) check_scalar_against_double(t, w, ref, scratch, m, n, k);
     for (size_t ti = 0; ti < sizeof tiers / sizeof tiers[0]; ti++) {
         if (!recur_q_isa_supported(tiers[ti])) continue;
+        // Every micro-kernel shape of the tier, each forced in turn.
+        recur_q_shape_rate shapes[8];
+        int chosen = 0;
+        const int nshapes = recur_q_shapes(tiers[ti], t, shapes, 8, &chosen);
         static const int thread_counts[] = {1, 2, 3, 8, 16};
+        for (int sh = 0; sh < nshapes && sh < 8; sh++)
         for (size_t tc = 0; tc < sizeof thread_counts / sizeof thread_counts[0]; tc++) {
+            recur_q_shape_set(tiers[ti], t, shapes[sh].name);
             const int threads = thread_counts[tc];
             recur_set_num_threads(threads);
             memset(got, 0xff, sizeof(float) * (size_t)(m * n));
@@ -82,11 +88,12 @@ static void check(recur_qtype t, int64_t m, int64_t n, int64_t k, int special) {
                 failures++;
                 int64_t bad = 0;
                 while (bad < m * n && memcmp(ref + bad, got + bad, 4) == 0) bad++;
-                printf("MISMATCH %s type %d m %lld n %lld k %lld threads %d: first at %lld: %.9g vs %.9g\n",
-                       recur_isa_name(tiers[ti]), (int)t, (long long)m, (long long)n, (long long)k, threads,
+                printf("MISMATCH %s shape %s type %d m %lld n %lld k %lld threads %d: first at %lld: %.9g vs %.9g\n",
+                       recur_isa_name(tiers[ti]), shapes[sh].name, (int)t, (long long)m, (long long)n, (long long)k, threads,
                        (long long)bad, ref[bad], got[bad]);
             }
         }
+        recur_q_shape_set(tiers[ti], t, NULL);
     }
     free(w), free(x), free(packed), free(scratch), free(ref), free(got);
 }

@@ -60,6 +60,9 @@ int recur_isa_env_rejected(void);
 // OpenMP threads, so every result is bit-identical whatever the thread count.
 void recur_set_num_threads(int n);
 int recur_get_num_threads(void);
+// 1 if this build runs kernels on several threads (OpenMP found when it was compiled); 0 if every
+// kernel runs on the calling thread alone, whatever recur_set_num_threads says.
+int recur_openmp_enabled(void);
 
 // ---------------------------------------------------------------------------------------------
 // FP32 kernels (f32.c: dispatch + scalar, f32_linear.c, arch/x86/f32_avx*.c, arch/x86/attention_avx*.c)

@@ -93,6 +93,25 @@ int recur_q_linear_swiglu_isa(recur_isa isa, recur_qtype t, const void *packed, 
 // 1 if recur_q_linear_isa can run this tier here (from recur_cpu_features()).
 int recur_q_isa_supported(recur_isa isa);
 
+// Micro-kernel shapes. A tier may have several register blockings of its micro-kernel, named
+// "rows x panels" ("8x1": 8 activation rows against one 16-row weight panel, "4x2": 4 rows against
+// two panels); all give the same bits. Which one runs depends on the core (how many vpdpbusd it
+// issues per cycle, how the broadcasts and the per-block float work compete with them), so it is
+// chosen per tier and type by timing every shape through the whole linear, on the caller's threads,
+// the first time a linear of that type runs (about 20 ms), unless RECUR_QKERNEL=<name> names a
+// shape of the tier.
+typedef struct {
+    char name[8];
+    double gops; // the timed rate (0 if not timed: the tier's only shape, or one forced)
+    int threads; // threads the timing ran on
+} recur_q_shape_rate;
+// Tunes if not done yet; fills up to cap entries, returns the tier's shape count (or -1 for a tier
+// this CPU cannot run) and sets *chosen to the index of the shape in use.
+int recur_q_shapes(recur_isa isa, recur_qtype t, recur_q_shape_rate *rates, int cap, int *chosen);
+// Uses the named shape for (isa, t) from now on (tests run every shape against scalar); NULL goes
+// back to tuning. -1 (nothing changed) if the tier has no such shape.
+int recur_q_shape_set(recur_isa isa, recur_qtype t, const char *name);
+
 #ifdef __cplusplus
 }
 #endif

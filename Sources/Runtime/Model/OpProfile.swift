@@ -89,6 +89,7 @@ public final class OpProfile: @unchecked Sendable {
         if let peak {
             lines.append(String(format: "peak: %.1f GOP/s, ", peak)
                 + "this CPU's INT8 multiply-add rate in the \(String(cString: recur_isa_name(recur_isa_active()))) tier at these threads (measured)")
+            lines.append("micro-kernel shapes (rows x 16-column panels, timed at first use; recur inspect --kernels): " + KernelShapes.summary())
         }
         return lines.joined(separator: "\n")
     }

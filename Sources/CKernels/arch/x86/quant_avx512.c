@@ -17,7 +17,8 @@
 #endif
 #define RQ_512 RQ_512_TARGET
 #define RQ_INLINE static inline __attribute__((always_inline))
-#define RQ_MR512 8
+#define RQ_MR512 8 // most activation rows of any shape
+#define RQ_NP512 2 // most panels of any shape
 
 RQ_INLINE RQ_512 __m512i bcast4(const int8_t *p) {
     int32_t v;
@@ -25,79 +26,108 @@ RQ_INLINE RQ_512 __m512i bcast4(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-RQ_INLINE RQ_512 void q8_0_tile(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, int64_t ldo, const int NR) {
+// NR activation rows x NP panels (NP * 16 output columns); panel p at panel + p * pstride. Each
+// output element gets the same integer sums and the same float order whatever NR and NP are, so
+// every shape gives the same bits.
+RQ_INLINE RQ_512 void q8_0_tile(const uint8_t *panel, size_t pstride, const recur_qact *a, int64_t i0, float *out,
+                                int64_t ldo, const int NR, const int NP) {
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     const int8_t *xr[RQ_MR512];
     const float *dr[RQ_MR512];
     const int32_t *sr[RQ_MR512];
-    __m512 facc[RQ_MR512];
+    __m512 facc[RQ_MR512][RQ_NP512];
     for (int r = 0; r < NR; r++) {
         xr[r] = a->q + (i0 + r) * a->k;
         dr[r] = a->d + (i0 + r) * a->nb;
         sr[r] = a->sum + (i0 + r) * a->nb;
-        facc[r] = _mm512_setzero_ps();
+        for (int p = 0; p < NP; p++) facc[r][p] = _mm512_setzero_ps();
     }
     const uint8_t *blk = panel;
     for (int64_t b = 0; b < a->nb; b++, blk += RQ_Q8_0_PBLOCK) {
-        __m512i iacc[RQ_MR512];
-        for (int r = 0; r < NR; r++) iacc[r] = _mm512_setzero_si512();
+        __m512i iacc[RQ_MR512][RQ_NP512];
+        for (int r = 0; r < NR; r++)
+            for (int p = 0; p < NP; p++) iacc[r][p] = _mm512_setzero_si512();
         for (int g = 0; g < 8; g++) {
-            const __m512i wu = _mm512_xor_si512(_mm512_loadu_si512((const void *)(blk + g * 64)), bias);
-            for (int r = 0; r < NR; r++)
-                iacc[r] = _mm512_dpbusd_epi32(iacc[r], wu, bcast4(xr[r] + b * 32 + 4 * g));
+            __m512i wu[RQ_NP512];
+            for (int p = 0; p < NP; p++)
+                wu[p] = _mm512_xor_si512(_mm512_loadu_si512((const void *)(blk + p * pstride + g * 64)), bias);
+            for (int r = 0; r < NR; r++) {
+                const __m512i xb = bcast4(xr[r] + b * 32 + 4 * g);
+                for (int p = 0; p < NP; p++) iacc[r][p] = _mm512_dpbusd_epi32(iacc[r][p], wu[p], xb);
+            }
         }
-        const __m512 dw = _mm512_loadu_ps((const void *)(blk + RQ_QUANT_BYTES_Q8));
         for (int r = 0; r < NR; r++) {
-            const __m512i isum = _mm512_sub_epi32(iacc[r], _mm512_set1_epi32(128 * sr[r][b]));
-            const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(dr[r][b]), dw);
-            facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, facc[r]);
+            const __m512i corr = _mm512_set1_epi32(128 * sr[r][b]);
+            const __m512 dx = _mm512_set1_ps(dr[r][b]);
+            for (int p = 0; p < NP; p++) {
+                const __m512 dw = _mm512_loadu_ps((const void *)(blk + p * pstride + RQ_QUANT_BYTES_Q8));
+                const __m512i isum = _mm512_sub_epi32(iacc[r][p], corr);
+                facc[r][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dx, dw), facc[r][p]);
+            }
         }
     }
-    for (int r = 0; r < NR; r++) _mm512_storeu_ps(out + r * ldo, facc[r]);
+    for (int r = 0; r < NR; r++)
+        for (int p = 0; p < NP; p++) _mm512_storeu_ps(out + r * ldo + p * RQ_PANEL, facc[r][p]);
 }
 
-RQ_INLINE RQ_512 void q4_tile(const uint8_t *panel, const recur_qact *a, int64_t i0, float *out, int64_t ldo, const int NR,
-                              const int Q41) {
+RQ_INLINE RQ_512 void q4_tile(const uint8_t *panel, size_t pstride, const recur_qact *a, int64_t i0, float *out,
+                              int64_t ldo, const int NR, const int NP, const int Q41) {
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     const size_t pb = Q41 ? RQ_Q4_1_PBLOCK : RQ_Q4_0_PBLOCK;
     const int8_t *xr[RQ_MR512];
     const float *dr[RQ_MR512];
     const int32_t *sr[RQ_MR512];
     const float *fr[RQ_MR512];
-    __m512 facc[RQ_MR512];
+    __m512 facc[RQ_MR512][RQ_NP512];
     for (int r = 0; r < NR; r++) {
         xr[r] = a->q + (i0 + r) * a->k;
         dr[r] = a->d + (i0 + r) * a->nb;
         sr[r] = a->sum + (i0 + r) * a->nb;
         fr[r] = a->s + (i0 + r) * a->nb;
-        facc[r] = _mm512_setzero_ps();
+        for (int p = 0; p < NP; p++) facc[r][p] = _mm512_setzero_ps();
     }
     const uint8_t *blk = panel;
     for (int64_t b = 0; b < a->nb; b++, blk += pb) {
-        __m512i iacc[RQ_MR512];
-        for (int r = 0; r < NR; r++) iacc[r] = _mm512_setzero_si512();
+        __m512i iacc[RQ_MR512][RQ_NP512];
+        for (int r = 0; r < NR; r++)
+            for (int p = 0; p < NP; p++) iacc[r][p] = _mm512_setzero_si512();
         for (int c = 0; c < 4; c++) {
-            const __m512i v = _mm512_loadu_si512((const void *)(blk + c * 64));
-            const __m512i lo = _mm512_and_si512(v, low4);
-            const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+            __m512i lo[RQ_NP512], hi[RQ_NP512];
+            for (int p = 0; p < NP; p++) {
+                const __m512i v = _mm512_loadu_si512((const void *)(blk + p * pstride + c * 64));
+                lo[p] = _mm512_and_si512(v, low4);
+                hi[p] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+            }
             for (int r = 0; r < NR; r++) {
-                iacc[r] = _mm512_dpbusd_epi32(iacc[r], lo, bcast4(xr[r] + b * 32 + 4 * c));
-                iacc[r] = _mm512_dpbusd_epi32(iacc[r], hi, bcast4(xr[r] + b * 32 + 16 + 4 * c));
+                const __m512i xl = bcast4(xr[r] + b * 32 + 4 * c), xh = bcast4(xr[r] + b * 32 + 16 + 4 * c);
+                for (int p = 0; p < NP; p++) {
+                    iacc[r][p] = _mm512_dpbusd_epi32(iacc[r][p], lo[p], xl);
+                    iacc[r][p] = _mm512_dpbusd_epi32(iacc[r][p], hi[p], xh);
+                }
             }
         }
-        const __m512 dw = _mm512_loadu_ps((const void *)(blk + RQ_QUANT_BYTES_Q4));
         for (int r = 0; r < NR; r++) {
-            __m512i isum = iacc[r];
-            if (!Q41) isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(8 * sr[r][b]));
-            const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(dr[r][b]), dw);
-            facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, facc[r]);
+            const __m512i corr = _mm512_set1_epi32(8 * sr[r][b]);
+            const __m512 dx = _mm512_set1_ps(dr[r][b]);
+            for (int p = 0; p < NP; p++) {
+                const __m512 dw = _mm512_loadu_ps((const void *)(blk + p * pstride + RQ_QUANT_BYTES_Q4));
+                __m512i isum = iacc[r][p];
+                if (!Q41) isum = _mm512_sub_epi32(isum, corr);
+                facc[r][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dx, dw), facc[r][p]);
+            }
         }
         if (Q41) {
-            const __m512 mw = _mm512_loadu_ps((const void *)(blk + RQ_QUANT_BYTES_Q4 + 64));
-            for (int r = 0; r < NR; r++) facc[r] = _mm512_fmadd_ps(mw, _mm512_set1_ps(fr[r][b]), facc[r]);
+            for (int r = 0; r < NR; r++) {
+                const __m512 sx = _mm512_set1_ps(fr[r][b]);
+                for (int p = 0; p < NP; p++) {
+                    const __m512 mw = _mm512_loadu_ps((const void *)(blk + p * pstride + RQ_QUANT_BYTES_Q4 + 64));
+                    facc[r][p] = _mm512_fmadd_ps(mw, sx, facc[r][p]);
+                }
+            }
         }
     }
-    for (int r = 0; r < NR; r++) _mm512_storeu_ps(out + r * ldo, facc[r]);
+    for (int r = 0; r < NR; r++)
+        for (int p = 0; p < NP; p++) _mm512_storeu_ps(out + r * ldo + p * RQ_PANEL, facc[r][p]);
 }
 
 #define RQ_DEFINE_KERNEL(name, body)                                                                   \
@@ -115,14 +145,45 @@ RQ_INLINE RQ_512 void q4_tile(const uint8_t *panel, const recur_qact *a, int64_t
         }                                                                                              \
     }
 
-#define Q8_0_BODY(NR) q8_0_tile(panel, a, i0, out, ldo, NR)
-#define Q4_0_BODY(NR) q4_tile(panel, a, i0, out, ldo, NR, 0)
-#define Q4_1_BODY(NR) q4_tile(panel, a, i0, out, ldo, NR, 1)
+#define Q8_0_BODY(NR) q8_0_tile(panel, 0, a, i0, out, ldo, NR, 1)
+#define Q4_0_BODY(NR) q4_tile(panel, 0, a, i0, out, ldo, NR, 1, 0)
+#define Q4_1_BODY(NR) q4_tile(panel, 0, a, i0, out, ldo, NR, 1, 1)
 
 RQ_DEFINE_KERNEL(q8_0_avx512, Q8_0_BODY)
 RQ_DEFINE_KERNEL(q4_0_avx512, Q4_0_BODY)
 RQ_DEFINE_KERNEL(q4_1_avx512, Q4_1_BODY)
 
-const rq_kernels rq_kernels_avx512 = {RQ_MR512, q8_0_avx512, q4_0_avx512, q4_1_avx512};
+// Two panels per call: each activation broadcast feeds two vpdpbusd and the per-block scale of a
+// row serves both panels, which pays where a core issues more than one vpdpbusd per cycle or the
+// broadcasts and the float work compete with them. 4 or 6 rows keep the accumulators (2 x rows
+// integer, 2 x rows float) within the 32 zmm registers.
+#define RQ_DEFINE_WIDE(name, body)                                                                     \
+    static RQ_512 void name(const uint8_t *panel, size_t pstride, const recur_qact *a, int64_t i0,     \
+                            int nr, float *out, int64_t ldo) {                                         \
+        switch (nr) {                                                                                  \
+        case 6: body(6); break;                                                                        \
+        case 5: body(5); break;                                                                        \
+        case 4: body(4); break;                                                                        \
+        case 3: body(3); break;                                                                        \
+        case 2: body(2); break;                                                                        \
+        default: body(1); break;                                                                       \
+        }                                                                                              \
+    }
+
+#define W_Q8_0(NR) q8_0_tile(panel, pstride, a, i0, out, ldo, NR, 2)
+#define W_Q4_0(NR) q4_tile(panel, pstride, a, i0, out, ldo, NR, 2, 0)
+#define W_Q4_1(NR) q4_tile(panel, pstride, a, i0, out, ldo, NR, 2, 1)
+
+RQ_DEFINE_WIDE(q8_0_avx512_wide, W_Q8_0)
+RQ_DEFINE_WIDE(q4_0_avx512_wide, W_Q4_0)
+RQ_DEFINE_WIDE(q4_1_avx512_wide, W_Q4_1)
+
+// The same functions serve both shapes: the driver hands them at most `mr` rows.
+static const rq_shape rq_shapes_avx512[] = {
+    {"4x2", 4, 2, q8_0_avx512_wide, q4_0_avx512_wide, q4_1_avx512_wide},
+    {"6x2", 6, 2, q8_0_avx512_wide, q4_0_avx512_wide, q4_1_avx512_wide},
+};
+
+const rq_kernels rq_kernels_avx512 = {RQ_MR512, q8_0_avx512, q4_0_avx512, q4_1_avx512, "8x1", 2, rq_shapes_avx512};
 
 #endif
