@@ -54,6 +54,7 @@ public struct ThroughputSettings: Sendable {
     public var repetitions: Int
     public var warmup: Int
     public var maxSteps: Int?
+    public var attention: AttentionPrecision = .f32
 
     public init(threads: Int, batch: Int, halt: HaltingPolicy, repetitions: Int, warmup: Int = 1, maxSteps: Int? = nil) {
         self.threads = threads
@@ -96,6 +97,7 @@ public enum Throughput {
         guard settings.repetitions >= 1 else { throw ModelError.badInput("repetitions must be at least 1, got \(settings.repetitions)") }
         let runner = try ACTRunner(model: model, batchSize: settings.batch, policy: settings.halt, maxSteps: settings.maxSteps,
                                    threads: settings.threads)
+        runner.attentionPrecision = settings.attention
         var stepsTaken = 0
         func pass() throws {
             stepsTaken = 0

@@ -442,8 +442,11 @@ int64_t recur_f32_attention_scratch(int64_t seq) {
     return recur_attention_score_rows(seq) * ((seq + 15) / 16) * 16 + RECUR_ATTENTION_PANEL;
 }
 
+typedef void (*attention_item_fn)(const recur_attention_args *a, int64_t b, int64_t h, int64_t q0, int64_t q1,
+                                  float *scratch);
+
 typedef struct {
-    const recur_f32_ops *ops;
+    attention_item_fn item;
     recur_attention_args args;
     int64_t rows;     // queries per item (the last item of a head may have fewer)
     int64_t q_blocks; // items per head
@@ -459,12 +462,13 @@ static void attention_body(void *p, int64_t i0, int64_t i1, int thread) {
         const int64_t h = bh % c->args.heads, b = bh / c->args.heads;
         const int64_t q0 = qb * c->rows;
         const int64_t q1 = q0 + c->rows < c->args.seq ? q0 + c->rows : c->args.seq;
-        c->ops->attention(&c->args, b, h, q0, q1, scratch);
+        c->item(&c->args, b, h, q0, q1, scratch);
     }
 }
 
-void recur_f32_attention(const float *qkv, float *out, int64_t batch, int64_t seq, int64_t heads,
-                         int64_t kv_heads, int64_t head_dim, float scale, float *scratch) {
+static void attention_with(attention_item_fn item, const float *qkv, float *out, int64_t batch, int64_t seq,
+                           int64_t heads, int64_t kv_heads, int64_t head_dim, float scale, const float *rope_cos,
+                           const float *rope_sin, float *scratch) {
     if (batch <= 0 || seq <= 0 || heads <= 0 || head_dim <= 0) return;
     if (kv_heads <= 0 || heads % kv_heads != 0) return; // the caller validates the model config
     // As few items per head as fit, but at least 4 items per thread when the heads alone are fewer;
@@ -476,9 +480,9 @@ void recur_f32_attention(const float *qkv, float *out, int64_t batch, int64_t se
     if (blocks < want) blocks = want < (seq + 7) / 8 ? want : (seq + 7) / 8;
     const int64_t rows = ((seq + blocks - 1) / blocks + 7) & ~(int64_t)7;
     attention_ctx c = {
-        .ops = ops(),
+        .item = item,
         .args = {.qkv = qkv, .out = out, .seq = seq, .heads = heads, .kv_heads = kv_heads,
-                 .head_dim = head_dim, .scale = scale},
+                 .head_dim = head_dim, .scale = scale, .rope_cos = rope_cos, .rope_sin = rope_sin},
         .rows = rows,
         .q_blocks = (seq + rows - 1) / rows,
         .scratch = scratch,
@@ -486,6 +490,36 @@ void recur_f32_attention(const float *qkv, float *out, int64_t batch, int64_t se
     };
     const int64_t items = batch * heads * c.q_blocks;
     recur_parallel_for(items, 4 * rows * seq * head_dim, attention_body, &c);
+}
+
+void recur_f32_attention(const float *qkv, float *out, int64_t batch, int64_t seq, int64_t heads,
+                         int64_t kv_heads, int64_t head_dim, float scale, float *scratch) {
+    attention_with(ops()->attention, qkv, out, batch, seq, heads, kv_heads, head_dim, scale, NULL, NULL, scratch);
+}
+
+int recur_attention_bf16_supported(void) {
+#if RECUR_X86
+    const recur_isa isa = recur_isa_active();
+    return (isa == RECUR_ISA_AVX512 || isa == RECUR_ISA_AMX) && (recur_cpu_features() & RECUR_CPU_AVX512BF16) != 0;
+#else
+    return 0;
+#endif
+}
+
+int recur_attention_bf16(const float *qkv, float *out, int64_t batch, int64_t seq, int64_t heads,
+                         int64_t kv_heads, int64_t head_dim, float scale, const float *rope_cos,
+                         const float *rope_sin, float *scratch) {
+#if RECUR_X86
+    if (!recur_attention_bf16_supported() || (rope_cos == NULL) != (rope_sin == NULL)) return -1;
+    if (!recur_attention_bf16_fits(seq, head_dim)) return -1;
+    attention_with(recur_attention_bf16_avx512, qkv, out, batch, seq, heads, kv_heads, head_dim, scale, rope_cos,
+                   rope_sin, scratch);
+    return 0;
+#else
+    (void)qkv, (void)out, (void)batch, (void)seq, (void)heads, (void)kv_heads, (void)head_dim, (void)scale;
+    (void)rope_cos, (void)rope_sin, (void)scratch;
+    return -1;
+#endif
 }
 
 // ---- embedding, argmax, transpose

@@ -41,6 +41,9 @@ typedef struct {
     float *out;
     int64_t seq, heads, kv_heads, head_dim;
     float scale;
+    // RoPE tables [seq, head_dim] the BF16 kernel applies to Q and K while it packs them (NULL:
+    // none; the FP32 kernels take Q and K already rotated).
+    const float *rope_cos, *rope_sin;
 } recur_attention_args;
 
 typedef struct {
@@ -86,6 +89,11 @@ void recur_f32_attention_avx2(const recur_attention_args *a, int64_t b, int64_t 
                               int64_t q1, float *scratch);
 void recur_f32_attention_avx512(const recur_attention_args *a, int64_t b, int64_t h, int64_t q0,
                                 int64_t q1, float *scratch);
+// Whether every item of a (seq, head_dim) attention fits the BF16 kernel's panels.
+int recur_attention_bf16_fits(int64_t seq, int64_t head_dim);
+// The BF16 item kernel (attention_bf16_avx512.c); needs RECUR_CPU_AVX512BF16.
+void recur_attention_bf16_avx512(const recur_attention_args *a, int64_t b, int64_t h, int64_t q0, int64_t q1,
+                                 float *scratch);
 // Shared with the AVX-512 table where a wider register buys nothing (memory-bound transposes).
 void recur_f32_transpose_avx2(const float *x, float *y, int64_t rows, int64_t cols, int64_t r0,
                               int64_t r1);

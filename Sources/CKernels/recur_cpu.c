@@ -84,6 +84,7 @@ static uint32_t detect_features(void) {
         if (max_subleaf >= 1) {
             __cpuid_count(7, 1, a, b, c, d);
             if ((a >> 4) & 1) f |= RECUR_CPU_AVXVNNI;
+            if (zmm_state && ((a >> 5) & 1)) f |= RECUR_CPU_AVX512BF16;
         }
     }
     return f;

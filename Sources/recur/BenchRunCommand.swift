@@ -55,6 +55,9 @@ struct BenchRunCommand: ParsableCommand {
     @Flag(name: .long, help: "Skip the PyTorch eager baseline.")
     var noBaseline = false
 
+    @Option(name: .long, help: "Attention dot products: f32 (the reference) or bf16 (CPUs with AVX-512 BF16).")
+    var attention: AttentionPrecision = .f32
+
     @Flag(name: .long, help: "Also time the strongest peers on the same weights: PyTorch eager BF16 and ONNX Runtime with dynamic INT8 quantization (needs onnxruntime and onnx; skipped if missing).")
     var peers = false
 
@@ -63,6 +66,9 @@ struct BenchRunCommand: ParsableCommand {
     func run() throws {
         let stop = BenchSupport.installInterruptHandler()
         setvbuf(stdout, nil, _IOLBF, 0)
+        if attention == .bf16 && !AttentionPrecision.bf16Available {
+            throw CLIError("--attention bf16 needs a CPU with AVX-512 BF16 and the avx512 or amx tier")
+        }
         var threadList = try BenchSupport.parseInts(threads, option: "--threads")
         var batchList = try BenchSupport.parseInts(batch, option: "--batch")
         if profile == .i5 {
@@ -82,7 +88,8 @@ struct BenchRunCommand: ParsableCommand {
 
         var run = BenchRun(kind: "throughput", startedAt: Date(), machine: .current(probeThreads: threadList.max()), gitCommit: GitCommit.current(),
                            command: (["recur", "bench"] + CommandLine.arguments.dropFirst().filter { $0 != "bench" && $0 != "run" }).joined(separator: " "))
-        print("throughput on \(run.machine.cpu) (\(run.machine.isa) kernels, \(run.machine.cores) cores), \(lines.count) puzzles from \(inputPath), \(repetitions) repetitions after \(warmup) warm-up")
+        print("throughput on \(run.machine.cpu) (\(run.machine.isa) kernels, \(run.machine.cores) cores), \(lines.count) puzzles from \(inputPath), \(repetitions) repetitions after \(warmup) warm-up"
+              + (attention == .bf16 ? "; Recur's attention in bf16" : ""))
         if let probe = run.machine.probeSummary { print("machine: " + probe) }
 
         // Baselines first: they are the yardstick, and a failure there should not cost the Recur figures.
@@ -160,7 +167,8 @@ struct BenchRunCommand: ParsableCommand {
                         if stop.isSet { break outer }
                         done += 1
                         let label = "[\(done)/\(total)] \(v.type.name) \(t) threads, batch \(b), \(haltName)"
-                        let settings = ThroughputSettings(threads: t, batch: b, halt: policy, repetitions: repetitions, warmup: warmup, maxSteps: maxSteps)
+                        var settings = ThroughputSettings(threads: t, batch: b, halt: policy, repetitions: repetitions, warmup: warmup, maxSteps: maxSteps)
+                        settings.attention = attention
                         let result = try Throughput.measure(model: net, inputs: inputs, settings: settings, stop: stop) { r, n in
                             BenchSupport.progress("\(label): repetition \(r)/\(n)")
                         }

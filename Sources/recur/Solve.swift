@@ -45,10 +45,16 @@ struct Solve: ParsableCommand {
     @Flag(name: .long, help: "Print where the ACT steps spent their time, per operation (to stderr).")
     var profile = false
 
+    @Option(name: .long, help: "Attention dot products: f32 (the reference) or bf16 (CPUs with AVX-512 BF16; faster, moves results slightly).")
+    var attention: AttentionPrecision = .f32
+
     @Flag(name: .customLong("check-tensors"), help: "Look through every tensor for NaN and infinity before running (as llama.cpp's --check-tensors).")
     var checkTensors = false
 
     func run() throws {
+        if attention == .bf16 && !AttentionPrecision.bf16Available {
+            throw CLIError("--attention bf16 needs a CPU with AVX-512 BF16 and the avx512 or amx tier")
+        }
         guard let input else { throw CLIError("pass --input FILE (or '-' for stdin) with one puzzle per line") }
         let text: String
         if input == "-" {
@@ -83,6 +89,7 @@ struct Solve: ParsableCommand {
         let runner = try session.solver(batch: Swift.min(batch, lines.count), policy: policy, maxSteps: halting.maxSteps, qhead: selection)
         runner.recordEveryStep = trace
         if profile { runner.profile = OpProfile() }
+        runner.attentionPrecision = attention
         let inputs = lines.map { ModelInput(tokens: $0.puzzle.tokens) }
 
         var score = Score()
@@ -173,3 +180,5 @@ struct Score {
         return s
     }
 }
+
+extension AttentionPrecision: ExpressibleByArgument {}

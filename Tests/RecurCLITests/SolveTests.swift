@@ -76,6 +76,28 @@ final class SolveTests: XCTestCase {
     }
 
     /// A RECUR_ISA this CPU cannot run (or no tier at all) is reported, and the best tier runs instead.
+    /// `--attention bf16`: where the CPU has AVX-512 BF16, the samples solve with predictions close to
+    /// the FP32 attention's (most cells the same); elsewhere a clear error and a non-zero exit.
+    func testBF16AttentionSolvesOrIsRefusedClearly() throws {
+        let args = ["solve", "--input", "models/sudoku-samples.txt", "--format", "jsonl", "--batch", "8", "--threads", "2"]
+        let bf16 = try CLI.run(args + ["--attention", "bf16"])
+        guard AttentionPrecision.bf16Available else {
+            XCTAssertNotEqual(bf16.status, 0)
+            XCTAssertTrue(bf16.stderr.contains("AVX-512 BF16"), bf16.stderr)
+            throw XCTSkip("no AVX-512 BF16 here: only the refusal was checked")
+        }
+        XCTAssertEqual(bf16.status, 0, bf16.stderr)
+        let f32 = try CLI.run(args)
+        XCTAssertEqual(f32.status, 0, f32.stderr)
+        func predictions(_ out: String) throws -> [String] {
+            try out.split(separator: "\n").map { try XCTUnwrap((JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["prediction"] as? String) }
+        }
+        let a = try predictions(bf16.stdout), b = try predictions(f32.stdout)
+        XCTAssertEqual(a.count, b.count)
+        let same = zip(a.joined(), b.joined()).filter { $0 == $1 }.count
+        XCTAssertGreaterThan(Double(same) / Double(max(b.joined().count, 1)), 0.95, "bf16 attention changed more than 5% of the cells")
+    }
+
     func testUnrunnableTierIsReported() throws {
         let r = try Subprocess.run("/usr/bin/env", ["RECUR_ISA=sse9", CLI.binary.path, "inspect", "models/trm-sudoku-att-q8_0.gguf"],
                                    directory: CLI.repoRoot)

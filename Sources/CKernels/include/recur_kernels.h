@@ -42,6 +42,7 @@ enum {
     RECUR_CPU_AVX512VPOPCNTDQ = 1u << 7,
     RECUR_CPU_AVXVNNI = 1u << 8,
     RECUR_CPU_AMX_INT8 = 1u << 9,
+    RECUR_CPU_AVX512BF16 = 1u << 10, // vdpbf16ps and the BF16 conversions (with AVX-512 F)
 };
 
 uint32_t recur_cpu_features(void);          // CPUID + XGETBV (OS support for YMM/ZMM state)
@@ -135,6 +136,18 @@ void recur_f32_rope_tables(float *cos, float *sin, int64_t seq, int64_t head_dim
 int64_t recur_f32_attention_scratch(int64_t seq);
 void recur_f32_attention(const float *qkv, float *out, int64_t batch, int64_t seq, int64_t heads,
                          int64_t kv_heads, int64_t head_dim, float scale, float *scratch);
+// The same attention with BF16 dot products (vdpbf16ps) where the CPU has AVX-512 BF16 and the
+// avx512 or amx tier is active: Q, K, V and the softmax numerators rounded to bfloat16 (nearest
+// even), every sum and the softmax in float32, about twice the multiply-add rate of the FP32
+// kernel. Same arguments and scratch; with rope_cos and rope_sin (recur_f32_rope_tables), Q and K are
+// rotated as recur_f32_rope does (the same float operations) while they are packed, so qkv is read
+// unrotated and left as it is. Returns 0, or -1 (nothing written) where it cannot run (the CPU, an odd
+// head_dim, heads too wide or sequences too long for its panels) or only one table is given.
+int recur_attention_bf16(const float *qkv, float *out, int64_t batch, int64_t seq, int64_t heads,
+                         int64_t kv_heads, int64_t head_dim, float scale, const float *rope_cos,
+                         const float *rope_sin, float *scratch);
+// 1 if recur_attention_bf16 runs here (the CPU feature and the active tier).
+int recur_attention_bf16_supported(void);
 
 // out[i, :] = scale * table[ids[i], :]. ids must be valid rows (the caller checks them).
 void recur_f32_embedding(const float *table, const int32_t *ids, float *out, int64_t n,

@@ -66,6 +66,12 @@ public final class ACTRunner {
     private let ws: Workspace
 
     /// Per-operation timing of every step from now on (nil: untimed, the default).
+    /// The attention's precision; `.bf16` where `AttentionPrecision.bf16Available` (elsewhere the
+    /// FP32 kernel runs).
+    public var attentionPrecision: AttentionPrecision {
+        get { ws.attentionPrecision }
+        set { ws.attentionPrecision = newValue }
+    }
     public var profile: OpProfile? {
         get { ws.profile }
         set { ws.profile = newValue }

@@ -64,16 +64,25 @@ final class Block: @unchecked Sendable {
         switch mixer {
         case let .attention(qkv, output):
             ws.linear(.qkv, qkv, x, ws.qkv.pointer, rows: rows)
-            if let rope {
-                let stride = Int64(c.qkvWidth)
-                ws.time(.rope) {
-                    recur_f32_rope(ws.qkv.pointer, Int64(batch), Int64(seq), Int64(c.headCount), Int64(c.headDim), stride, rope.cos.pointer, rope.sin.pointer)
-                    recur_f32_rope(ws.qkv.pointer + c.headCount * c.headDim, Int64(batch), Int64(seq), Int64(c.kvHeadCount), Int64(c.headDim), stride, rope.cos.pointer, rope.sin.pointer)
+            let (b, s, h, kv, d) = (Int64(batch), Int64(seq), Int64(c.headCount), Int64(c.kvHeadCount), Int64(c.headDim))
+            let scale = 1 / Float(c.headDim).squareRoot()
+            // BF16 attention rotates Q and K itself while it packs them.
+            var bf16 = false
+            if ws.attentionPrecision == .bf16 {
+                ws.time(.attention) {
+                    bf16 = recur_attention_bf16(ws.qkv.pointer, ws.attention.pointer, b, s, h, kv, d, scale, rope?.cos.pointer,
+                                                rope?.sin.pointer, ws.attentionScratch.pointer) == 0
                 }
             }
-            ws.time(.attention) {
-                recur_f32_attention(ws.qkv.pointer, ws.attention.pointer, Int64(batch), Int64(seq), Int64(c.headCount), Int64(c.kvHeadCount),
-                                    Int64(c.headDim), 1 / Float(c.headDim).squareRoot(), ws.attentionScratch.pointer)
+            if !bf16 {
+                if let rope {
+                    let stride = Int64(c.qkvWidth)
+                    ws.time(.rope) {
+                        recur_f32_rope(ws.qkv.pointer, b, s, h, d, stride, rope.cos.pointer, rope.sin.pointer)
+                        recur_f32_rope(ws.qkv.pointer + c.headCount * c.headDim, b, s, kv, d, stride, rope.cos.pointer, rope.sin.pointer)
+                    }
+                }
+                ws.time(.attention) { recur_f32_attention(ws.qkv.pointer, ws.attention.pointer, b, s, h, kv, d, scale, ws.attentionScratch.pointer) }
             }
             ws.linear(.attentionOutput, output, ws.attention.pointer, ws.projection.pointer, rows: rows)
             ws.time(.addNorm) { recur_f32_add_rms_norm(x, ws.projection.pointer, Int64(rows), Int64(hidden), eps) }

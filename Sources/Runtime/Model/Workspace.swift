@@ -18,6 +18,8 @@ final class Workspace: ForwardScratch, @unchecked Sendable {
     let threads: Int
     /// Per-operation timing (`recur solve --profile`); nil runs untimed.
     var profile: OpProfile?
+    /// The attention's dot products (`AttentionPrecision`); bf16 only where the CPU runs it.
+    var attentionPrecision: AttentionPrecision = .f32
 
     /// `swigluBuffer`: whether `activation` is needed (a float down projection); quantized ones
     /// form their SwiGLU inside their input quantization and leave it empty.
