@@ -42,7 +42,7 @@ flags="-O3 -fno-math-errno -fno-strict-aliasing -I$src/include $omp_cflags ${CFL
 if [ "$only" != emulated ]; then
     # The quantized kernels and the CPU dispatch they call; nothing that needs OpenBLAS.
     objs=""
-    for f in "$src"/quant_*.c "$src"/arch/x86/quant_*.c "$src"/recur_cpu.c; do
+    for f in "$src"/quant_*.c "$src"/arch/x86/quant_*.c "$src"/recur_cpu.c "$src"/probe.c "$src"/arch/x86/probe_x86.c; do
         o="$out/$(basename "$f" .c).o"
         # shellcheck disable=SC2086
         "$CC" $flags -c -o "$o" "$f"

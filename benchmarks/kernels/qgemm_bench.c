@@ -11,6 +11,9 @@
 //   QBENCH_SGEMM=0  skip the OpenBLAS side (where it is no yardstick, e.g. a CPU it does not know)
 //   QBENCH_COPIES=N cycle each call through N copies of the packed weights, so that, as in a model
 //                   step where every layer evicts the previous one, they are not in L2 (default 1)
+// The "peak" column is our rate as a share of the tier's INT8 multiply-add peak at that thread count
+// (recur_probe_int8_gops, measured once per thread count before the table); the header names the
+// micro-kernel shape each type ran (timed at first use; RECUR_QKERNEL=<shape> forces one).
 // Last, one line times each tier's activation quantizer alone (ns per 32-value block).
 #include <cblas.h>
 #include <stdio.h>
@@ -202,13 +205,31 @@ int main(int argc, char **argv) {
     }
     printf("tier %s, median of %d, best of %d pass%s, %d cop%s of the weights\n", recur_isa_name(isa), reps, passes,
            passes > 1 ? "es" : "", copies, copies > 1 ? "ies" : "y");
-    printf("%-5s %5s %5s %5s %3s | %9s %8s | %9s %8s | %6s\n", "type", "m", "n", "k", "thr", "ours ms", "GOP/s",
+    double peak[64] = {0};
+    printf("INT8 peak:");
+    for (int i = 0; i < nthreads; i++) {
+        peak[i] = recur_probe_int8_gops(isa, thread_list[i], 0.3);
+        printf(" %.1f GOP/s at %d thread%s%s", peak[i], thread_list[i], thread_list[i] == 1 ? "" : "s", i + 1 < nthreads ? "," : "\n");
+    }
+    printf("micro-kernel shapes:");
+    for (size_t ti = 0; ti < 3; ti++) {
+        recur_q_shape_rate shapes[8];
+        int chosen = 0;
+        if (recur_q_shapes(isa, types[ti], shapes, 8, &chosen) > 0) printf(" %s %s", type_name(types[ti]), shapes[chosen].name);
+    }
+    printf("\n");
+    printf("%-5s %5s %5s %5s %3s | %9s %8s %5s | %9s %8s | %6s\n", "type", "m", "n", "k", "thr", "ours ms", "GOP/s", "peak",
            "sgemm ms", "GFLOP/s", "ratio");
     for (int r = 0; r < nrows; r++) {
         const row *q = &rows[r];
         const double ops = 2.0 * (double)q->m * (double)q->n * (double)q->k;
-        printf("%-5s %5lld %5lld %5lld %3d | %9.3f %8.1f | ", type_name(q->t), (long long)q->m, (long long)q->n,
+        double share = 0;
+        for (int i = 0; i < nthreads; i++)
+            if (thread_list[i] == q->threads && peak[i] > 0) share = 100.0 * ops / q->ours * 1e-9 / peak[i];
+        printf("%-5s %5lld %5lld %5lld %3d | %9.3f %8.1f ", type_name(q->t), (long long)q->m, (long long)q->n,
                (long long)q->k, q->threads, q->ours * 1e3, ops / q->ours * 1e-9);
+        if (share > 0) printf("%4.0f%% | ", share);
+        else printf("%5s | ", "-");
         if (q->blas > 0.0)
             printf("%9.3f %8.1f | %6.2f\n", q->blas * 1e3, ops / q->blas * 1e-9, q->blas / q->ours);
         else
