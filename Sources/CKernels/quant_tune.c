@@ -15,9 +15,9 @@
 #define RQ_MAX_SHAPES 8
 // The timed problem: a TRM attention projection for two 97-token sequences (194 x 1536 x 512;
 // Q8_0 weights of 884 KB), through the whole linear (activation quantization, L2-sized panel
-// groups, the caller's threads), about a millisecond per shape and round. Shapes rank differently
-// on smaller problems and at other thread counts: on Zen 4, 48 x 256 x 512 on one thread rated 4x2
-// level with 8x1, while on the TRM shapes at two threads 4x2 ran up to 25% slower.
+// groups, the caller's threads), about a millisecond per shape and round. Smaller problems rank the
+// shapes differently: on Zen 4, 48 x 256 x 512 on one thread rated 4x2 level with 8x1, while on the
+// TRM shapes 8x1 ran 4-7% faster (qgemm_bench).
 #define TUNE_M 194
 #define TUNE_N 1536
 #define TUNE_K 512
