@@ -20,6 +20,11 @@
 #define LINEAR_ROWS ((int64_t)2048)
 #define LINEAR_COLS ((int64_t)64)
 
+const char *recur_blas_core(void) {
+    const char *name = openblas_get_corename();
+    return name ? name : "";
+}
+
 // Fallback for sizes a 32-bit BLAS index cannot describe; never hit by real models.
 static void linear_naive(const float *x, const float *w, float *y, int64_t m, int64_t n,
                          int64_t k) {

@@ -12,6 +12,7 @@ struct Recur: ParsableCommand {
         defaultSubcommand: nil)
 
     static func main() {
+        pinBLASKernels()
         if recur_isa_env_rejected() != 0 {
             let asked = ProcessInfo.processInfo.environment["RECUR_ISA"] ?? ""
             let used = String(cString: recur_isa_name(recur_isa_active()))
@@ -24,5 +25,22 @@ struct Recur: ParsableCommand {
                 + "(rm -rf .build ~/.cache/org.swift.swiftpm/manifests)\n").utf8))
         }
         main(nil)
+    }
+
+    /// OpenBLAS picks its kernels for the CPU when it loads, and their rounding differs: with its
+    /// AVX-512 kernels (e.g. "Cooperlake" on Zen 4) a row's FP32 result depends on how many rows the
+    /// call has, so a prompt evaluated in one batch and the same prompt served from the reuse cache
+    /// (its last token run alone) could part at a near tie. Recur pins the AVX2 kernels every AVX2
+    /// CPU runs ("Haswell"), the ones its figures were measured with, by running itself once more
+    /// with OPENBLAS_CORETYPE set; a value the user set is kept.
+    private static func pinBLASKernels() {
+        #if os(Linux)
+        let avx2 = UInt32(RECUR_CPU_AVX2 | RECUR_CPU_FMA)
+        guard getenv("OPENBLAS_CORETYPE") == nil, recur_cpu_features() & avx2 == avx2,
+              String(cString: recur_blas_core()) != "Haswell" else { return }
+        setenv("OPENBLAS_CORETYPE", "Haswell", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // exec failed (no /proc): go on with OpenBLAS's own choice.
+        #endif
     }
 }

@@ -72,6 +72,11 @@ int recur_openmp_enabled(void);
 // results are bit-identical except where a tier reorders a sum or uses the polynomial exp (RMS norm,
 // softmax, SwiGLU, exp, attention); Tests/CKernelsTests states those tolerances.
 
+// The kernel family OpenBLAS chose for this CPU at load ("Haswell", "Zen", "SkylakeX", ...; the
+// OPENBLAS_CORETYPE environment variable overrides its choice). Their rounding differs, so FP32
+// results are reproducible across machines only under one family (`recur` pins "Haswell").
+const char *recur_blas_core(void);
+
 // y[m, n] = x[m, k] * w[n, k]^T  (a linear layer without bias; OpenBLAS cblas_sgemm on fixed
 // 2048 x 64 output tiles spread over the threads).
 void recur_f32_linear(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
