@@ -33,25 +33,10 @@ INLINE void pack_pairs(const float *x, int64_t D, uint32_t *out) {
     }
 }
 
-// A row rotated by RoPE at one position, as recur_f32_rope computes it (two products, one sum).
-INLINE void rope_row(const float *x, const float *c, const float *s, int64_t D, float *out) {
-    const int64_t half = D / 2;
-    for (int64_t i = 0; i < half; i += 16) {
-        const __mmask16 m = recur_mask16(half - i);
-        const __m512 a = _mm512_maskz_loadu_ps(m, x + i), b = _mm512_maskz_loadu_ps(m, x + half + i);
-        const __m512 lo = _mm512_sub_ps(_mm512_mul_ps(a, _mm512_maskz_loadu_ps(m, c + i)),
-                                        _mm512_mul_ps(b, _mm512_maskz_loadu_ps(m, s + i)));
-        const __m512 hi = _mm512_add_ps(_mm512_mul_ps(b, _mm512_maskz_loadu_ps(m, c + half + i)),
-                                        _mm512_mul_ps(a, _mm512_maskz_loadu_ps(m, s + half + i)));
-        _mm512_mask_storeu_ps(out + i, m, lo);
-        _mm512_mask_storeu_ps(out + half + i, m, hi);
-    }
-}
-
 // Row x at sequence position p to pairs, rotated first when there are tables (tmp: D floats).
 INLINE void pack_row(const recur_attention_args *a, const float *x, int64_t p, int64_t D, float *tmp, uint32_t *out) {
     if (a->rope_cos) {
-        rope_row(x, a->rope_cos + p * D, a->rope_sin + p * D, D, tmp);
+        recur_rope_head16(x, a->rope_cos + p * D, a->rope_sin + p * D, D, tmp);
         x = tmp;
     }
     pack_pairs(x, D, out);

@@ -137,22 +137,11 @@ static T void softmax_avx512(float *x, int64_t rows, int64_t n) {
 
 static T void rope_avx512(float *x, int64_t row0, int64_t row1, int64_t seq, int64_t heads,
                           int64_t head_dim, int64_t row_stride, const float *cos, const float *sin) {
-    const int64_t half = head_dim / 2;
     for (int64_t r = row0; r < row1; r++) {
         const int64_t p = r % seq;
-        const float *c = cos + p * head_dim, *s = sin + p * head_dim;
         for (int64_t h = 0; h < heads; h++) {
             float *v = x + r * row_stride + h * head_dim;
-            for (int64_t i = 0; i < half; i += 16) {
-                const __mmask16 m = recur_mask16(half - i);
-                const __m512 a = _mm512_maskz_loadu_ps(m, v + i), b = _mm512_maskz_loadu_ps(m, v + i + half);
-                const __m512 lo = _mm512_sub_ps(_mm512_mul_ps(a, _mm512_maskz_loadu_ps(m, c + i)),
-                                                _mm512_mul_ps(b, _mm512_maskz_loadu_ps(m, s + i)));
-                const __m512 hi = _mm512_add_ps(_mm512_mul_ps(b, _mm512_maskz_loadu_ps(m, c + i + half)),
-                                                _mm512_mul_ps(a, _mm512_maskz_loadu_ps(m, s + i + half)));
-                _mm512_mask_storeu_ps(v + i, m, lo);
-                _mm512_mask_storeu_ps(v + i + half, m, hi);
-            }
+            recur_rope_head16(v, cos + p * head_dim, sin + p * head_dim, head_dim, v);
         }
     }
 }

@@ -279,6 +279,24 @@ static inline RECUR_TARGET_AVX512 float recur_exp_shift_sum16(float *v, int64_t 
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
+// One head of one row rotated by RoPE (out may be x): out[i] = x[i] c[i] - x[i + half] s[i],
+// out[i + half] = x[i + half] c[i + half] + x[i] s[i + half], two products then one sum as the
+// scalar kernel rounds them.
+static inline RECUR_TARGET_AVX512 void recur_rope_head16(const float *x, const float *c, const float *s, int64_t head_dim,
+                                                         float *out) {
+    const int64_t half = head_dim / 2;
+    for (int64_t i = 0; i < half; i += 16) {
+        const __mmask16 m = recur_mask16(half - i);
+        const __m512 a = _mm512_maskz_loadu_ps(m, x + i), b = _mm512_maskz_loadu_ps(m, x + i + half);
+        const __m512 lo = _mm512_sub_ps(_mm512_mul_ps(a, _mm512_maskz_loadu_ps(m, c + i)),
+                                        _mm512_mul_ps(b, _mm512_maskz_loadu_ps(m, s + i)));
+        const __m512 hi = _mm512_add_ps(_mm512_mul_ps(b, _mm512_maskz_loadu_ps(m, c + i + half)),
+                                        _mm512_mul_ps(a, _mm512_maskz_loadu_ps(m, s + i + half)));
+        _mm512_mask_storeu_ps(out + i, m, lo);
+        _mm512_mask_storeu_ps(out + i + half, m, hi);
+    }
+}
+
 // dst[c * ds + r] = src[r * ss + c] for an 8x8 block.
 static inline RECUR_TARGET_AVX2 void recur_transpose8x8(const float *src, int64_t ss, float *dst, int64_t ds) {
     const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ss);
