@@ -130,18 +130,22 @@ RQ_INLINE RQ_512 void q4_tile(const uint8_t *panel, size_t pstride, const recur_
         for (int p = 0; p < NP; p++) _mm512_storeu_ps(out + r * ldo + p * RQ_PANEL, facc[r][p]);
 }
 
+// A switch on the row count instantiates one tile per count (NR is a constant in each).
+#define RQ_ROWS_UP_TO_6(body)                                                                          \
+    case 6: body(6); break;                                                                            \
+    case 5: body(5); break;                                                                            \
+    case 4: body(4); break;                                                                            \
+    case 3: body(3); break;                                                                            \
+    case 2: body(2); break;                                                                            \
+    default: body(1); break;
+
 #define RQ_DEFINE_KERNEL(name, body)                                                                   \
     static RQ_512 void name(const uint8_t *panel, const recur_qact *a, int64_t i0, int nr,             \
                             float *out, int64_t ldo) {                                                 \
         switch (nr) {                                                                                  \
         case 8: body(8); break;                                                                        \
         case 7: body(7); break;                                                                        \
-        case 6: body(6); break;                                                                        \
-        case 5: body(5); break;                                                                        \
-        case 4: body(4); break;                                                                        \
-        case 3: body(3); break;                                                                        \
-        case 2: body(2); break;                                                                        \
-        default: body(1); break;                                                                       \
+        RQ_ROWS_UP_TO_6(body)                                                                          \
         }                                                                                              \
     }
 
@@ -160,14 +164,7 @@ RQ_DEFINE_KERNEL(q4_1_avx512, Q4_1_BODY)
 #define RQ_DEFINE_WIDE(name, body)                                                                     \
     static RQ_512 void name(const uint8_t *panel, size_t pstride, const recur_qact *a, int64_t i0,     \
                             int nr, float *out, int64_t ldo) {                                         \
-        switch (nr) {                                                                                  \
-        case 6: body(6); break;                                                                        \
-        case 5: body(5); break;                                                                        \
-        case 4: body(4); break;                                                                        \
-        case 3: body(3); break;                                                                        \
-        case 2: body(2); break;                                                                        \
-        default: body(1); break;                                                                       \
-        }                                                                                              \
+        switch (nr) { RQ_ROWS_UP_TO_6(body) }                                                          \
     }
 
 #define W_Q8_0(NR) q8_0_tile(panel, pstride, a, i0, out, ldo, NR, 2)
