@@ -61,7 +61,7 @@ struct Inspect: ParsableCommand {
     }
 
     /// The tier, the threads and the micro-kernel shapes the quantized linears run, with the
-    /// one-thread timings that chose them against the tier's INT8 peak.
+    /// timings that chose them against the tier's INT8 peak at the same thread count.
     private func printKernels() {
         let machine = BenchMachine.current()
         let active = recur_isa_active(), best = recur_isa_best()
