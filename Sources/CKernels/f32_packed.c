@@ -20,6 +20,12 @@ void recur_f32_pack_transposed(const float *w, int64_t n, int64_t k, float *pack
             }
 }
 
+void recur_f32_unpack_transposed(const float *packed, int64_t n, int64_t k, float *w) {
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t kk = 0; kk < k; kk++)
+            w[j * k + kk] = packed[((j / RECUR_PANEL) * k + kk) * RECUR_PANEL + j % RECUR_PANEL];
+}
+
 void recur_f32_pack(const float *w, int64_t k, int64_t n, float *packed) {
     for (int64_t p = 0; p < panels(n); p++)
         for (int64_t kk = 0; kk < k; kk++)

@@ -21,6 +21,8 @@ struct RulesModelOptions: ParsableArguments {
     var steps: Int?
     @Option(name: .customLong("lr"), help: "Adam learning rate (default: the file's).")
     var learningRate: Float?
+    @Option(name: .customLong("l1"), help: "L1 weight: after each Adam step z is soft-thresholded by lr x l1 (default: the file's).")
+    var l1: Float?
     @Option(name: [.customShort("t"), .customLong("threads")], help: "Threads for the kernels.")
     var threads = 1
 
@@ -35,6 +37,10 @@ struct RulesModelOptions: ParsableArguments {
         if let learningRate {
             guard learningRate > 0, learningRate.isFinite else { throw CLIError("--lr must be positive") }
             settings.learningRate = learningRate
+        }
+        if let l1 {
+            guard l1 >= 0, l1.isFinite else { throw CLIError("--l1 must not be negative") }
+            settings.l1 = l1
         }
         guard threads >= 1, threads <= ACTRunner.maxThreads else { throw CLIError("--threads must be between 1 and \(ACTRunner.maxThreads)") }
         return RuleFitter(model: m, settings: settings, threads: threads)

@@ -117,6 +117,9 @@ final class RuleKernelTests: XCTestCase {
             var straight = packed
             recur_f32_pack(wt, Int64(k), Int64(n), &straight)
             assertBitIdentical(packed, straight, "pack vs pack_transposed m=\(m) n=\(n) k=\(k)")
+            var unpacked = [Float](repeating: .nan, count: n * k)
+            recur_f32_unpack_transposed(packed, Int64(n), Int64(k), &unpacked)
+            assertBitIdentical(unpacked, w, "unpack_transposed m=\(m) n=\(n) k=\(k)")
             for (withBias, withMul, accumulate) in [(true, false, false), (false, true, true), (true, true, false)] {
                 let label = "\(name(isa)) m=\(m) n=\(n) k=\(k) bias=\(withBias) mul=\(withMul) accumulate=\(accumulate)"
                 func run(_ threads: Int32) throws -> [Float] {
@@ -135,6 +138,26 @@ final class RuleKernelTests: XCTestCase {
                 }
                 let c = try run(1)
                 assertBitIdentical(c, try run(2), "\(label): 1 and 2 threads")
+                // A row's result does not depend on the rows beside it (what lets a batched server
+                // answer as the same request alone): each row computed in a call of its own.
+                let alone: [Float] = try withTier(isa) {
+                    var out = start
+                    a.withUnsafeBufferPointer { ap in
+                        out.withUnsafeMutableBufferPointer { op in
+                            bias.withUnsafeBufferPointer { b in
+                                mul.withUnsafeBufferPointer { mu in
+                                    for i in 0..<m {
+                                        recur_f32_packed_gemm(ap.baseAddress! + i * (k + 2), Int64(k + 2), packed, Int64(k), Int64(n),
+                                                              withBias ? b.baseAddress : nil, withMul ? mu.baseAddress! + i * n : nil, Int64(n),
+                                                              op.baseAddress! + i * (n + 3), Int64(n + 3), 1, accumulate ? 1 : 0)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    return out
+                }
+                assertBitIdentical(c, alone, "\(label): rows computed one at a time")
                 for i in 0..<m {
                     for j in 0..<(n + 3) {
                         let got = c[i * (n + 3) + j]

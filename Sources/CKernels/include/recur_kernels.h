@@ -267,6 +267,8 @@ int recur_f32_steered_attention(const float *q, int64_t q_stride, const float *k
 int64_t recur_f32_packed_size(int64_t k, int64_t n);
 // B = w^T for w [n, k] (a linear layer's weight, PyTorch's layout: y = x w^T).
 void recur_f32_pack_transposed(const float *w, int64_t n, int64_t k, float *packed);
+// w [n, k] back from recur_f32_pack_transposed's panels.
+void recur_f32_unpack_transposed(const float *packed, int64_t n, int64_t k, float *w);
 // B = w for w [k, n] (a linear layer's weight [out, in] as B gives its input gradient dy w).
 void recur_f32_pack(const float *w, int64_t k, int64_t n, float *packed);
 // r = a[m, k] B (+ bias[n] when not NULL), then r *= mul[m, n] when mul is not NULL (row i at

@@ -30,19 +30,25 @@ extension Array where Element == any HeadLinear {
 /// BLAS call on one row costs ~100x the arithmetic; quantized weights use the model's kernels.
 final class HeadMatrix: HeadLinear {
     let linear: Linear
+    /// Float weights in the layout the head kernels read: `[in, out]` for `recur_head_linear_t`,
+    /// `[out, in]` below `dotBelow` outputs (nil for quantized weights).
     private let transposed: FloatBuffer?
+    private let plain: FloatBuffer?
     /// Below this many outputs a dot product per output beats streaming over outputs.
     static let dotBelow = 16
 
     init(_ linear: Linear) {
         self.linear = linear
-        if case let .f32(w) = linear.weight, linear.outFeatures >= Self.dotBelow {
+        let w = linear.plainFloatWeight()
+        if let w, linear.outFeatures >= Self.dotBelow {
             let n = linear.outFeatures, k = linear.inFeatures
             let t = FloatBuffer(count: n * k)
             for o in 0..<n { for j in 0..<k { t.pointer[j * n + o] = w.pointer[o * k + j] } }
             transposed = t
+            plain = nil
         } else {
             transposed = nil
+            plain = w
         }
     }
 
@@ -52,8 +58,8 @@ final class HeadMatrix: HeadLinear {
     func needs(rows: Int) -> HeadScratchNeeds { HeadScratchNeeds(quantBytes: linear.scratchBytes(rows: rows)) }
 
     func callAsFunction(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, scratch: QHeadScratch) {
-        if case let .f32(w) = linear.weight, transposed == nil {
-            return recur_head_linear_dot(x, w.pointer, linear.bias?.pointer, y, Int64(rows), Int64(outFeatures), Int64(inFeatures))
+        if let plain {
+            return recur_head_linear_dot(x, plain.pointer, linear.bias?.pointer, y, Int64(rows), Int64(outFeatures), Int64(inFeatures))
         }
         guard let transposed else { return linear(x, y, rows: rows, scratch: scratch.quant) }
         recur_head_linear_t(x, transposed.pointer, linear.bias?.pointer, y, Int64(rows), Int64(outFeatures), Int64(inFeatures))

@@ -2,12 +2,17 @@ import CKernels
 
 /// A linear layer `y = x W^T (+ b)` whose weight is `[outFeatures, inFeatures]` as in PyTorch.
 ///
-/// Float weights (F32, F16, BF16) are widened to F32 once at load, so the hot loop is one GEMM.
+/// Float weights (F32, F16, BF16) are widened to F32 and packed once at load into 16-column panels
+/// (`recur_f32_pack_transposed`), computed by Recur's own FP32 kernels: every output element sums
+/// its products in one fixed order, so a row's result does not depend on how many rows share the
+/// call, the thread count or the BLAS build (OpenBLAS's sgemm rounds a row differently with the
+/// row count, which made a batched server part from the same request run alone at a near tie).
 /// Q8_0, Q4_0 and Q4_1 weights are repacked once at load into the kernels' interleaved panels and
 /// multiplied against activations quantized on the fly to 8-bit blocks.
 public final class Linear: @unchecked Sendable {
     enum Weight {
-        case f32(FloatBuffer)
+        /// `recur_f32_packed_size(in, out)` floats: the weight transposed into 16-column panels.
+        case f32(packed: FloatBuffer)
         case quantized(recur_qtype, packed: RawBuffer)
     }
 
@@ -37,6 +42,15 @@ public final class Linear: @unchecked Sendable {
         return false
     }
 
+    /// A float weight in its plain `[out, in]` layout, unpacked (for heads that keep their own
+    /// layout); nil for quantized weights.
+    func plainFloatWeight() -> FloatBuffer? {
+        guard case let .f32(packed) = weight else { return nil }
+        let w = FloatBuffer(count: outFeatures * inFeatures)
+        recur_f32_unpack_transposed(packed.pointer, Int64(outFeatures), Int64(inFeatures), w.pointer)
+        return w
+    }
+
     /// Multiply-adds of a call with `rows` rows (for the profile's rates).
     func multiplyAdds(rows: Int) -> Double { Double(rows) * Double(outFeatures) * Double(inFeatures) }
 
@@ -49,12 +63,10 @@ public final class Linear: @unchecked Sendable {
     func callAsFunction(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, scratch: RawBuffer) {
         let m = Int64(rows), n = Int64(outFeatures), k = Int64(inFeatures)
         switch weight {
-        case let .f32(w):
-            if let bias {
-                recur_f32_linear_bias(x, w.pointer, bias.pointer, y, m, n, k)
-            } else {
-                recur_f32_linear(x, w.pointer, y, m, n, k)
-            }
+        case let .f32(packed):
+            // The bias is added to the finished product (bias + x W^T), as torch.addmm does.
+            if let bias { for i in 0..<rows { (y + i * outFeatures).update(from: bias.pointer, count: outFeatures) } }
+            recur_f32_packed_gemm(x, k, packed.pointer, k, n, nil, nil, 0, y, n, m, bias == nil ? 0 : 1)
         case let .quantized(t, packed):
             precondition(scratch.byteCount >= scratchBytes(rows: rows), "activation scratch too small")
             recur_q_linear(t, packed.pointer, x, y, m, n, k, scratch.pointer)

@@ -82,20 +82,24 @@ struct WeightLoader {
             for i in infos { file.releasePages(i) }
             return Linear(weight: .quantized(q, packed: packed), bias: b, outFeatures: rows, inFeatures: inFeatures)
         }
-        // One F32 matrix: computed straight from the mapped file.
+        // Float weights: packed into the FP32 kernels' panels (from the mapped file where it holds
+        // one F32 matrix, whose pages are then released like a quantized weight's).
+        let packed = FloatBuffer(count: Int(recur_f32_packed_size(Int64(inFeatures), Int64(rows))))
         if infos.count == 1, infos[0].type == .f32, let base = file.bytes(infos[0]).baseAddress,
            Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
-            let view = FloatBuffer(borrowing: base.assumingMemoryBound(to: Float.self), count: rows * inFeatures, owner: file)
-            return Linear(weight: .f32(view), bias: b, outFeatures: rows, inFeatures: inFeatures)
+            recur_f32_pack_transposed(base.assumingMemoryBound(to: Float.self), Int64(rows), Int64(inFeatures), packed.pointer)
+            file.releasePages(infos[0])
+        } else {
+            let w = FloatBuffer(count: rows * inFeatures)
+            var at = 0
+            for part in parts {
+                let values = try floats("\(part.name).weight", shape: [part.out, inFeatures])
+                (w.pointer + at * inFeatures).update(from: values.pointer, count: values.count)
+                at += part.out
+            }
+            recur_f32_pack_transposed(w.pointer, Int64(rows), Int64(inFeatures), packed.pointer)
         }
-        let w = FloatBuffer(count: rows * inFeatures)
-        var at = 0
-        for part in parts {
-            let values = try floats("\(part.name).weight", shape: [part.out, inFeatures])
-            (w.pointer + at * inFeatures).update(from: values.pointer, count: values.count)
-            at += part.out
-        }
-        return Linear(weight: .f32(w), bias: b, outFeatures: rows, inFeatures: inFeatures)
+        return Linear(weight: .f32(packed: packed), bias: b, outFeatures: rows, inFeatures: inFeatures)
     }
 
     /// The kernel format for a GGUF block type, if the quantized kernels compute in it.
