@@ -79,8 +79,21 @@ if echo '#include <cblas.h>' | "$CC" -E -x c - >/dev/null 2>&1; then
     # shellcheck disable=SC2086
     "$CC" -o "$out/qgemm_bench" "$out/qgemm_bench.o" $objs -lopenblas -lm $omp_libs
     echo "built $out/qgemm_bench"
+    # f32_bench: the FP32 products (f32_linear.c on OpenBLAS, f32_packed.c and its AVX2 tier).
+    f32_objs="$out/recur_cpu.o"
+    for f in "$src"/f32_linear.c "$src"/f32_packed.c "$src"/arch/x86/f32_packed_avx2.c; do
+        o="$out/$(basename "$f" .c).o"
+        # shellcheck disable=SC2086
+        "$CC" $flags -c -o "$o" "$f"
+        f32_objs="$f32_objs $o"
+    done
+    # shellcheck disable=SC2086
+    "$CC" $flags -c -o "$out/f32_bench.o" "$here/f32_bench.c"
+    # shellcheck disable=SC2086
+    "$CC" -o "$out/f32_bench" "$out/f32_bench.o" $f32_objs -lopenblas -lm $omp_libs
+    echo "built $out/f32_bench"
 else
-    echo "no cblas.h: skipped qgemm_bench"
+    echo "no cblas.h: skipped qgemm_bench and f32_bench"
 fi
 # amx_probe: needs a compiler that knows the AMX intrinsics (clang 12, gcc 11 or later).
 # shellcheck disable=SC2086

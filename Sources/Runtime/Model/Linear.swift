@@ -28,6 +28,13 @@ public final class Linear: @unchecked Sendable {
         self.inFeatures = inFeatures
     }
 
+    /// A float layer from its `[out, in]` weight (copied into the kernels' packed panels).
+    static func float(_ w: UnsafePointer<Float>, bias: FloatBuffer?, outFeatures: Int, inFeatures: Int) -> Linear {
+        let packed = FloatBuffer(count: Int(recur_f32_packed_size(Int64(inFeatures), Int64(outFeatures))))
+        recur_f32_pack_transposed(w, Int64(outFeatures), Int64(inFeatures), packed.pointer)
+        return Linear(weight: .f32(packed: packed), bias: bias, outFeatures: outFeatures, inFeatures: inFeatures)
+    }
+
     /// The GGUF type the weight computes in.
     public var type: GGMLType {
         switch weight {

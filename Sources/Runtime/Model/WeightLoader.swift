@@ -42,19 +42,7 @@ struct WeightLoader {
     func joined(_ parts: [(name: String, out: Int)], in inFeatures: Int, biases: [String] = []) throws -> Linear {
         let infos = try parts.map { try info("\($0.name).weight", shape: [$0.out, inFeatures]) }
         let rows = parts.reduce(0) { $0 + $1.out }
-        var b: FloatBuffer?
-        if !biases.isEmpty {
-            let joinedBias = FloatBuffer(count: rows)
-            var at = 0
-            for part in parts {
-                if biases.contains(part.name) {
-                    let one = try floats("\(part.name).bias", shape: [part.out])
-                    (joinedBias.pointer + at).update(from: one.pointer, count: part.out)
-                }
-                at += part.out
-            }
-            b = joinedBias
-        }
+        let b = try joinedBias(parts, biases: biases)
         if let q = Self.kernelType(infos[0].type), infos.allSatisfy({ $0.type == infos[0].type }) {
             let packed = RawBuffer(byteCount: recur_q_packed_size(q, Int64(rows), Int64(inFeatures)))
             var status: Int32 = 0
@@ -84,22 +72,42 @@ struct WeightLoader {
         }
         // Float weights: packed into the FP32 kernels' panels (from the mapped file where it holds
         // one F32 matrix, whose pages are then released like a quantized weight's).
-        let packed = FloatBuffer(count: Int(recur_f32_packed_size(Int64(inFeatures), Int64(rows))))
         if infos.count == 1, infos[0].type == .f32, let base = file.bytes(infos[0]).baseAddress,
            Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
-            recur_f32_pack_transposed(base.assumingMemoryBound(to: Float.self), Int64(rows), Int64(inFeatures), packed.pointer)
+            let linear = Linear.float(base.assumingMemoryBound(to: Float.self), bias: b, outFeatures: rows, inFeatures: inFeatures)
             file.releasePages(infos[0])
-        } else {
-            let w = FloatBuffer(count: rows * inFeatures)
-            var at = 0
-            for part in parts {
-                let values = try floats("\(part.name).weight", shape: [part.out, inFeatures])
-                (w.pointer + at * inFeatures).update(from: values.pointer, count: values.count)
-                at += part.out
-            }
-            recur_f32_pack_transposed(w.pointer, Int64(rows), Int64(inFeatures), packed.pointer)
+            return linear
         }
-        return Linear(weight: .f32(packed: packed), bias: b, outFeatures: rows, inFeatures: inFeatures)
+        return try floatLinear(parts.map { ($0.name, $0.out) }, in: inFeatures, bias: b)
+    }
+
+    /// The `.bias` vectors of `parts` joined (zeros for a part not in `biases`); nil when `biases`
+    /// is empty.
+    func joinedBias(_ parts: [(name: String, out: Int)], biases: [String]) throws -> FloatBuffer? {
+        guard !biases.isEmpty else { return nil }
+        let joined = FloatBuffer(count: parts.reduce(0) { $0 + $1.out })
+        var at = 0
+        for part in parts {
+            if biases.contains(part.name) {
+                let one = try floats("\(part.name).bias", shape: [part.out])
+                (joined.pointer + at).update(from: one.pointer, count: part.out)
+            }
+            at += part.out
+        }
+        return joined
+    }
+
+    /// Parts of any decodable type widened to F32, joined row-wise into one float layer.
+    func floatLinear(_ parts: [(name: String, out: Int)], in inFeatures: Int, bias: FloatBuffer?) throws -> Linear {
+        let rows = parts.reduce(0) { $0 + $1.out }
+        let w = FloatBuffer(count: rows * inFeatures)
+        var at = 0
+        for part in parts {
+            let values = try floats("\(part.name).weight", shape: [part.out, inFeatures])
+            (w.pointer + at * inFeatures).update(from: values.pointer, count: values.count)
+            at += part.out
+        }
+        return Linear.float(w.pointer, bias: bias, outFeatures: rows, inFeatures: inFeatures)
     }
 
     /// The kernel format for a GGUF block type, if the quantized kernels compute in it.

@@ -35,16 +35,19 @@ public final class NSSRModel: @unchecked Sendable {
 
     let inputWidth: Int
     let epsilon: Float
-    let inputProjection: (weight: FloatBuffer, bias: FloatBuffer)
+    let inputProjection: Linear
     let positions: FloatBuffer
     let initialStates: [String: FloatBuffer]
     let norms: [String: (weight: FloatBuffer, bias: FloatBuffer)]
     let blocks: [String: [Block]]
-    let classifiers: [(spec: HeadSpec, weight: FloatBuffer, bias: FloatBuffer)]
+    let classifiers: [(spec: HeadSpec, linear: Linear)]
+    /// The activation scratch of the layers' calls: empty, as float layers read none.
+    let noScratch = RawBuffer(byteCount: 0)
 
+    /// A pre-norm block: q, k and v in one product (`[rows, 3 hidden]`, q then k then v per row).
     struct Block {
-        let norm1w, norm1b, wq, bq, wk, bk, wv, bv, wo, bo: FloatBuffer
-        let norm2w, norm2b, wUp, bUp, wDown, bDown: FloatBuffer
+        let norm1w, norm1b, norm2w, norm2b: FloatBuffer
+        let qkv, output, up, down: Linear
     }
 
     public convenience init(path: String) throws {
@@ -72,7 +75,12 @@ public final class NSSRModel: @unchecked Sendable {
 
         let loader = WeightLoader(file: file)
         let h = hidden
-        inputProjection = (try loader.floats("input_proj.weight", shape: [h, width]), try loader.floats("input_proj.bias", shape: [h]))
+        // Every layer widened to F32 (quantized files too) and packed for the FP32 kernels.
+        func linear(_ names: [String], out: Int, in width: Int) throws -> Linear {
+            let parts = names.map { ($0, out) }
+            return try loader.floatLinear(parts, in: width, bias: loader.joinedBias(parts, biases: names))
+        }
+        inputProjection = try linear(["input_proj"], out: h, in: width)
         positions = try loader.floats("position_embd.weight", shape: [maxRows, h])
         var initial: [String: FloatBuffer] = [:]
         for state in d.learnedInitialStates { initial[state] = try loader.floats("\(state)_init", shape: [h]) }
@@ -86,16 +94,14 @@ public final class NSSRModel: @unchecked Sendable {
         for s in d.stacks {
             blocks[s.name] = try (0..<s.layers).map { n in
                 let p = "\(s.tensorPrefix).\(n)", f = s.block.mlpWidth
-                func t(_ name: String, _ shape: [Int]) throws -> FloatBuffer { try loader.floats("\(p).\(name)", shape: shape) }
+                func t(_ name: String) throws -> FloatBuffer { try loader.floats("\(p).\(name)", shape: [h]) }
                 return Block(
-                    norm1w: try t("attn_norm.weight", [h]), norm1b: try t("attn_norm.bias", [h]),
-                    wq: try t("attn_q.weight", [h, h]), bq: try t("attn_q.bias", [h]),
-                    wk: try t("attn_k.weight", [h, h]), bk: try t("attn_k.bias", [h]),
-                    wv: try t("attn_v.weight", [h, h]), bv: try t("attn_v.bias", [h]),
-                    wo: try t("attn_output.weight", [h, h]), bo: try t("attn_output.bias", [h]),
-                    norm2w: try t("ffn_norm.weight", [h]), norm2b: try t("ffn_norm.bias", [h]),
-                    wUp: try t("ffn_up.weight", [f, h]), bUp: try t("ffn_up.bias", [f]),
-                    wDown: try t("ffn_down.weight", [h, f]), bDown: try t("ffn_down.bias", [h]))
+                    norm1w: try t("attn_norm.weight"), norm1b: try t("attn_norm.bias"),
+                    norm2w: try t("ffn_norm.weight"), norm2b: try t("ffn_norm.bias"),
+                    qkv: try linear(["\(p).attn_q", "\(p).attn_k", "\(p).attn_v"], out: h, in: h),
+                    output: try linear(["\(p).attn_output"], out: h, in: h),
+                    up: try linear(["\(p).ffn_up"], out: f, in: h),
+                    down: try linear(["\(p).ffn_down"], out: h, in: f))
             }
         }
         self.blocks = blocks
@@ -103,7 +109,7 @@ public final class NSSRModel: @unchecked Sendable {
             guard let name = spec.tensor, let w = spec.width else {
                 throw ModelError.badMetadata(file: file.path, detail: "an nssr head has no tensor name or width")
             }
-            return (spec, try loader.floats("\(name).weight", shape: [w, h]), try loader.floats("\(name).bias", shape: [w]))
+            return (spec, try linear([name], out: w, in: h))
         }
     }
 
@@ -145,19 +151,17 @@ public final class NSSRModel: @unchecked Sendable {
     /// One stack pass over `rows` rows of `state`, in place (pre-norm blocks).
     func runStack(_ name: String, _ state: UnsafeMutablePointer<Float>, rows: Int, scratch s: NSSRScratch) {
         let h = hidden
+        let none = noScratch
         for b in blocks[name] ?? [] {
             recur_f32_layer_norm(state, b.norm1w.pointer, b.norm1b.pointer, s.normed.pointer, Int64(rows), Int64(h), epsilon)
-            recur_f32_linear_bias(s.normed.pointer, b.wq.pointer, b.bq.pointer, s.q.pointer, Int64(rows), Int64(h), Int64(h))
-            recur_f32_linear_bias(s.normed.pointer, b.wk.pointer, b.bk.pointer, s.k.pointer, Int64(rows), Int64(h), Int64(h))
-            recur_f32_linear_bias(s.normed.pointer, b.wv.pointer, b.bv.pointer, s.v.pointer, Int64(rows), Int64(h), Int64(h))
+            b.qkv(s.normed.pointer, s.qkv.pointer, rows: rows, scratch: none)
             attention(rows: rows, scratch: s)
-            recur_f32_linear_bias(s.context.pointer, b.wo.pointer, b.bo.pointer, s.out.pointer, Int64(rows), Int64(h), Int64(h))
+            b.output(s.context.pointer, s.out.pointer, rows: rows, scratch: none)
             recur_f32_add(state, s.out.pointer, state, Int64(rows * h))
             recur_f32_layer_norm(state, b.norm2w.pointer, b.norm2b.pointer, s.normed.pointer, Int64(rows), Int64(h), epsilon)
-            recur_f32_linear_bias(s.normed.pointer, b.wUp.pointer, b.bUp.pointer, s.up.pointer, Int64(rows), Int64(ffn), Int64(h))
-            let up = s.up.pointer
-            for i in 0..<(rows * ffn) { up[i] = up[i] * 0.5 * (1 + erff(up[i] * Float(0.5.squareRoot()))) }
-            recur_f32_linear_bias(up, b.wDown.pointer, b.bDown.pointer, s.out.pointer, Int64(rows), Int64(h), Int64(ffn))
+            b.up(s.normed.pointer, s.up.pointer, rows: rows, scratch: none)
+            recur_f32_gelu(s.up.pointer, s.up.pointer, nil, Int64(rows * ffn))
+            b.down(s.up.pointer, s.out.pointer, rows: rows, scratch: none)
             recur_f32_add(state, s.out.pointer, state, Int64(rows * h))
         }
     }
@@ -167,8 +171,8 @@ public final class NSSRModel: @unchecked Sendable {
         let h = hidden, scale = 1 / Float(headDim).squareRoot()
         let probs = s.probs.pointer
         for head in 0..<heads {
-            let q = s.q.pointer + head * headDim, k = s.k.pointer + head * headDim, v = s.v.pointer + head * headDim
-            recur_f32_gemm(0, 1, Int64(rows), Int64(rows), Int64(headDim), scale, q, Int64(h), k, Int64(h), 0, probs, Int64(rows))
+            let q = s.qkv.pointer + head * headDim, k = q + h, v = q + 2 * h
+            recur_f32_gemm(0, 1, Int64(rows), Int64(rows), Int64(headDim), scale, q, Int64(3 * h), k, Int64(3 * h), 0, probs, Int64(rows))
             for i in 0..<rows {
                 let row = probs + i * rows
                 var top = -Float.infinity
@@ -177,7 +181,7 @@ public final class NSSRModel: @unchecked Sendable {
                 for j in 0..<rows { row[j] = expf(row[j] - top); sum += row[j] }
                 for j in 0..<rows { row[j] /= sum }
             }
-            recur_f32_gemm(0, 0, Int64(rows), Int64(headDim), Int64(rows), 1, probs, Int64(rows), v, Int64(h), 0,
+            recur_f32_gemm(0, 0, Int64(rows), Int64(headDim), Int64(rows), 1, probs, Int64(rows), v, Int64(3 * h), 0,
                            s.context.pointer + head * headDim, Int64(h))
         }
     }
@@ -185,14 +189,12 @@ public final class NSSRModel: @unchecked Sendable {
 
 /// Buffers of one run, sized for the model's longest task.
 final class NSSRScratch {
-    let normed, q, k, v, context, out, up, probs, sum: FloatBuffer
+    let normed, qkv, context, out, up, probs, sum: FloatBuffer
 
     init(model m: NSSRModel, rows: Int) {
         let h = m.hidden
         normed = FloatBuffer(count: rows * h)
-        q = FloatBuffer(count: rows * h)
-        k = FloatBuffer(count: rows * h)
-        v = FloatBuffer(count: rows * h)
+        qkv = FloatBuffer(count: rows * 3 * h)
         context = FloatBuffer(count: rows * h)
         out = FloatBuffer(count: rows * h)
         up = FloatBuffer(count: rows * m.ffn)
@@ -217,10 +219,7 @@ public final class NSSRRun {
         scratch = NSSRScratch(model: m, rows: rows)
         let h = m.hidden
         let x = FloatBuffer(count: rows * h)
-        features.withUnsafeBufferPointer {
-            recur_f32_linear_bias($0.baseAddress!, m.inputProjection.weight.pointer, m.inputProjection.bias.pointer, x.pointer,
-                                  Int64(rows), Int64(h), Int64(m.inputWidth))
-        }
+        features.withUnsafeBufferPointer { m.inputProjection($0.baseAddress!, x.pointer, rows: rows, scratch: m.noScratch) }
         recur_f32_add(x.pointer, m.positions.pointer, x.pointer, Int64(rows * h))
         states["x"] = x
         for state in m.description.schedule.states where state != "x" {
@@ -267,11 +266,9 @@ public final class NSSRRun {
                 for r in 0..<rows { for i in 0..<h { pooled[i] += s.pointer[r * h + i] } }
                 for i in 0..<h { pooled[i] /= Float(rows) }
             }
-            var out = [Float](repeating: 0, count: c.weight.count / h)
+            var out = [Float](repeating: 0, count: c.linear.outFeatures)
             pooled.withUnsafeBufferPointer { p in
-                out.withUnsafeMutableBufferPointer { o in
-                    recur_f32_linear_bias(p.baseAddress!, c.weight.pointer, c.bias.pointer, o.baseAddress!, 1, Int64(o.count), Int64(h))
-                }
+                out.withUnsafeMutableBufferPointer { o in c.linear(p.baseAddress!, o.baseAddress!, rows: 1, scratch: m.noScratch) }
             }
             logits[c.spec.tensor ?? ""] = out
         }
