@@ -2,7 +2,7 @@
 // norms, RoPE at absolute positions, and causal attention over a KV cache.
 //
 // The products run through OpenBLAS (single-threaded, on fixed work items spread over our own
-// threads, as recur_f32_linear does) and the row softmax through the FP32 tier in use, so every
+// threads) and the row softmax through the FP32 tier in use, so every
 // result is the same whatever the thread count, and each tier differs from the scalar one only by
 // its softmax (held to a tolerance in the tests).
 #pragma STDC FP_CONTRACT OFF

@@ -159,31 +159,6 @@ final class ScalarReferenceTests: XCTestCase {
         }
     }
 
-    func testLinearAgainstNaiveMatmul() {
-        var rng = SeededRandom(seed: 16)
-        for (m, n, k) in [(1, 1, 1), (7, 17, 33), (97, 15, 1000), (3, 64, 7), (2, 5, 0)] {
-            let x = rng.floats(m * k), w = rng.floats(n * k), bias = rng.floats(n)
-            var y = [Float](repeating: .nan, count: m * n), yb = y
-            recur_f32_linear(x, w, &y, Int64(m), Int64(n), Int64(k))
-            recur_f32_linear_bias(x, w, bias, &yb, Int64(m), Int64(n), Int64(k))
-            for i in 0..<m {
-                for j in 0..<n {
-                    var exact = 0.0, magnitude = 0.0
-                    for t in 0..<k {
-                        exact += Double(x[i * k + t]) * Double(w[j * k + t])
-                        magnitude += abs(Double(x[i * k + t]) * Double(w[j * k + t]))
-                    }
-                    // Any summation order of k float products is within k*u*sum|x*w| (plus the bias add).
-                    let bound = Double(k + 1) * 0x1p-24 * magnitude
-                    XCTAssertLessThanOrEqual(abs(Double(y[i * n + j]) - exact), bound, "linear \(m)x\(n)x\(k) [\(i),\(j)]")
-                    let withBias = exact + Double(bias[j])
-                    XCTAssertLessThanOrEqual(abs(Double(yb[i * n + j]) - withBias),
-                                             bound + 0x1p-24 * abs(withBias) * 2, "linear_bias \(m)x\(n)x\(k) [\(i),\(j)]")
-                }
-            }
-        }
-    }
-
     func testEmbeddingArgmaxTranspose() {
         var rng = SeededRandom(seed: 17)
         let vocab = 13, dim = 33

@@ -115,9 +115,11 @@ final class ThreadCountTests: XCTestCase {
         let m = 97, k = 512, out = 512
         let w = rng.floats(out * k), bias = rng.floats(out)
         var lin = [Float](repeating: 0, count: m * out)
-        recur_f32_linear(Array(x.prefix(m * k)), w, &lin, Int64(m), Int64(out), Int64(k))
+        var packed = [Float](repeating: 0, count: Int(recur_f32_packed_size(Int64(k), Int64(out))))
+        recur_f32_pack_transposed(w, Int64(out), Int64(k), &packed)
+        recur_f32_packed_gemm(Array(x.prefix(m * k)), Int64(k), packed, Int64(k), Int64(out), nil, nil, 0, &lin, Int64(out), Int64(m), 0)
         results["linear"] = lin
-        recur_f32_linear_bias(Array(x.prefix(m * k)), w, bias, &lin, Int64(m), Int64(out), Int64(k))
+        recur_f32_packed_gemm(Array(x.prefix(m * k)), Int64(k), packed, Int64(k), Int64(out), bias, nil, 0, &lin, Int64(out), Int64(m), 0)
         results["linear_bias"] = lin
 
         let ids = (0..<500).map { _ in Int32(rng.int(rows)) }

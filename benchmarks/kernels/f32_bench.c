@@ -1,6 +1,6 @@
 // FP32 linears: Recur's packed-panel product (recur_f32_packed_gemm, what Linear runs for float
-// weights) against the tiled OpenBLAS path (recur_f32_linear) on TRM and language-model shapes,
-// in the same run; and whether row 0 of an m-row OpenBLAS call equals the 1-row call (the
+// weights) against OpenBLAS's cblas_sgemm (its own threading, the same thread count) on TRM and
+// language-model shapes, in the same run; and whether row 0 of an m-row OpenBLAS call equals the 1-row call (the
 // property a batched server needs, which the packed product has by construction).
 //
 //   f32_bench [threads] [reps]      (OPENBLAS_CORETYPE picks OpenBLAS's kernels, as in recur)
@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "recur_kernels.h"
+
+char *openblas_get_corename(void);
 
 static double now(void) {
     struct timespec t;
@@ -27,7 +29,8 @@ static float *random_floats(size_t n) {
 int main(int argc, char **argv) {
     const int threads = argc > 1 ? atoi(argv[1]) : 2, reps = argc > 2 ? atoi(argv[2]) : 9;
     recur_set_num_threads(threads);
-    printf("OpenBLAS %s kernels, %d thread(s), best of %d\n", recur_blas_core(), threads, reps);
+    openblas_set_num_threads(threads);
+    printf("OpenBLAS %s kernels, %d thread(s), best of %d\n", openblas_get_corename(), threads, reps);
     printf("%6s %6s %5s | %10s %8s | %10s %8s | %6s\n", "m", "n", "k", "OpenBLAS", "GFLOP/s", "packed", "GFLOP/s",
            "ratio");
     static const int shapes[][3] = {{1, 2048, 128},   {3, 2048, 128},    {1, 49152, 576},   {97, 1536, 512},
@@ -40,7 +43,7 @@ int main(int argc, char **argv) {
         double blas = 1e9, packed = 1e9;
         for (int r = 0; r < reps; r++) {
             double t = now();
-            recur_f32_linear(x, w, y, m, n, k);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1, x, k, w, k, 0, y, n);
             t = now() - t;
             if (t < blas) blas = t;
             t = now();
@@ -54,6 +57,7 @@ int main(int argc, char **argv) {
         free(x), free(w), free(y), free(p);
     }
     // Row 0 alone against row 0 of m-row calls, m = 2 ... 64 (one thread, one sgemm call).
+    openblas_set_num_threads(1);
     const int n = 2048, k = 128;
     float *x = random_floats(64 * (size_t)k), *w = random_floats((size_t)n * k);
     float *one = malloc((size_t)n * sizeof(float)), *many = malloc(64 * (size_t)n * sizeof(float));

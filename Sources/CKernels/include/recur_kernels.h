@@ -57,8 +57,8 @@ int recur_isa_env_rejected(void);
 // Threads for every kernel the calling thread runs, linear included; n < 1 means 1. The count is
 // the calling thread's own (two models on two threads keep theirs); a thread that set none gets
 // omp_get_max_threads() of the first query.
-// OpenBLAS itself is kept single-threaded: recur_f32_linear splits the output into fixed tiles over
-// OpenMP threads, so every result is bit-identical whatever the thread count.
+// OpenBLAS itself is kept single-threaded (each of its calls is one thread's work), so every result
+// is bit-identical whatever the thread count.
 void recur_set_num_threads(int n);
 int recur_get_num_threads(void);
 // 1 if this build runs kernels on several threads (OpenMP found when it was compiled); 0 if every
@@ -76,13 +76,6 @@ int recur_openmp_enabled(void);
 // OPENBLAS_CORETYPE environment variable overrides its choice). Their rounding differs, so FP32
 // results are reproducible across machines only under one family (`recur` pins "Haswell").
 const char *recur_blas_core(void);
-
-// y[m, n] = x[m, k] * w[n, k]^T  (a linear layer without bias; OpenBLAS cblas_sgemm on fixed
-// 2048 x 64 output tiles spread over the threads).
-void recur_f32_linear(const float *x, const float *w, float *y, int64_t m, int64_t n, int64_t k);
-// y[m, n] = x[m, k] * w[n, k]^T + bias[n]
-void recur_f32_linear_bias(const float *x, const float *w, const float *bias, float *y,
-                           int64_t m, int64_t n, int64_t k);
 
 // C[m, n] = alpha * op(A) op(B) + beta * C, row-major, op(A) = A^T when trans_a (A stored [k, m])
 // and likewise for B: one single-threaded cblas_sgemm (the same bits at any thread count).
