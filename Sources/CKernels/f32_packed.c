@@ -67,7 +67,9 @@ void recur_f32_packed_gemm(const float *a, int64_t a_stride, const float *packed
                               .m = m, .n = n, .k = k, .accumulate = accumulate};
     recur_range_fn body = packed_panels_scalar;
 #if RECUR_X86
-    if (recur_isa_active() != RECUR_ISA_SCALAR) body = recur_f32_packed_panels_avx2;
+    const recur_isa isa = recur_isa_active();
+    if (isa == RECUR_ISA_AVX512 || isa == RECUR_ISA_AMX) body = recur_f32_packed_panels_avx512;
+    else if (isa != RECUR_ISA_SCALAR) body = recur_f32_packed_panels_avx2;
 #endif
     recur_parallel_for(panels(n), 2 * m * RECUR_PANEL * (k > 0 ? k : 1), body, &args);
 }

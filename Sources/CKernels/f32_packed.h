@@ -18,6 +18,7 @@ typedef struct {
 
 #if RECUR_X86
 void recur_f32_packed_panels_avx2(void *args, int64_t p0, int64_t p1, int thread);
+void recur_f32_packed_panels_avx512(void *args, int64_t p0, int64_t p1, int thread);
 #endif
 
 #endif // RECUR_F32_PACKED_H

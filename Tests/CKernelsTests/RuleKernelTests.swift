@@ -196,6 +196,29 @@ final class RuleKernelTests: XCTestCase {
     func testPackedProductsAVX2() throws { try checkPacked(RECUR_ISA_AVX2) }
     func testPackedProductsAVX512() throws { try checkPacked(RECUR_ISA_AVX512) }
 
+    /// The AVX-512 tier's wider tiles sum every element as the AVX2 tier does: the same bits.
+    func testPackedProductsAVX512EqualsAVX2() throws {
+        var rng = SeededRandom(seed: 29)
+        for (m, n, k) in [(1, 16, 8), (9, 33, 17), (8, 64, 64), (17, 50, 129), (3, 1, 5), (23, 96, 31)] {
+            let w = rng.floats(n * k, -1, 1), a = rng.floats(m * k, -1, 1), bias = rng.floats(n, -1, 1)
+            let mul = rng.floats(m * n, -2, 2), start = rng.floats(m * n, -1, 1)
+            var packed = [Float](repeating: 0, count: Int(recur_f32_packed_size(Int64(k), Int64(n))))
+            recur_f32_pack_transposed(w, Int64(n), Int64(k), &packed)
+            for (withBias, withMul, accumulate) in [(false, false, false), (true, false, true), (true, true, false)] {
+                func run(_ isa: recur_isa) throws -> [Float] {
+                    try withTier(isa) {
+                        var c = start
+                        recur_f32_packed_gemm(a, Int64(k), packed, Int64(k), Int64(n), withBias ? bias : nil, withMul ? mul : nil,
+                                              Int64(n), &c, Int64(n), Int64(m), accumulate ? 1 : 0)
+                        return c
+                    }
+                }
+                assertBitIdentical(try run(RECUR_ISA_AVX512), try run(RECUR_ISA_AVX2),
+                                   "m=\(m) n=\(n) k=\(k) bias=\(withBias) mul=\(withMul) accumulate=\(accumulate)")
+            }
+        }
+    }
+
     // MARK: LayerNorm, FiLM, cross-entropy
 
     func testLayerNormKeepAndBackward() throws {

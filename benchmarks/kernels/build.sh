@@ -79,9 +79,9 @@ if echo '#include <cblas.h>' | "$CC" -E -x c - >/dev/null 2>&1; then
     # shellcheck disable=SC2086
     "$CC" -o "$out/qgemm_bench" "$out/qgemm_bench.o" $objs -lopenblas -lm $omp_libs
     echo "built $out/qgemm_bench"
-    # f32_bench: the packed FP32 products (f32_packed.c and its AVX2 tier) against OpenBLAS.
+    # f32_bench: the packed FP32 products (f32_packed.c and its AVX2 and AVX-512 tiers) against OpenBLAS.
     f32_objs="$out/recur_cpu.o"
-    for f in "$src"/f32_packed.c "$src"/arch/x86/f32_packed_avx2.c; do
+    for f in "$src"/f32_packed.c "$src"/arch/x86/f32_packed_avx2.c "$src"/arch/x86/f32_packed_avx512.c; do
         o="$out/$(basename "$f" .c).o"
         # shellcheck disable=SC2086
         "$CC" $flags -c -o "$o" "$f"

@@ -253,7 +253,8 @@ int recur_f32_steered_attention(const float *q, int64_t q_stride, const float *k
 // Products with a fixed right-hand matrix B [k, n] packed once (f32_packed.c): panels of 16 columns,
 // panel p holding B[kk][16p ... 16p + 15] for kk = 0 ... k - 1 (zeros past column n), so the
 // kernel reads B in order and never repacks it (OpenBLAS packs both operands on every call).
-// AVX2: 6 x 16 register tiles with FMA; scalar: the same sums in the same order without FMA.
+// AVX2: 6 x 16 register tiles with FMA; AVX-512: 8 x 32 tiles, the AVX2 tier's bits; scalar: the
+// same sums in the same order without FMA.
 // Every element sums its k products in order from the bias (or zero), whatever m and the
 // thread count (the threads split the panels).
 // Floats of B [k, n] packed.
