@@ -331,6 +331,8 @@ def cmd_eval(a):
         fit.lr = a.lr
     if a.steps is not None:
         fit.steps = a.steps
+    if a.l1 is not None:
+        fit.l1 = a.l1
     t0 = time.time()
     out = {"checkpoint": os.path.abspath(a.checkpoint), "seed": a.seed, "tasks_per_family": a.tasks,
            "examples": 4, "queries_per_task": a.queries, "fit": asdict(fit), "model": asdict(cfg), "families": {}}
@@ -544,6 +546,7 @@ def main(argv=None):
     e.add_argument("--seed", type=int, default=123)
     e.add_argument("--lr", type=float, default=None)
     e.add_argument("--steps", type=int, default=None)
+    e.add_argument("--l1", type=float, default=None)
     e.add_argument("--out", default=None)
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=cmd_eval)

@@ -8,6 +8,7 @@ runtime's forward pass, z gradient, fit and answers are checked against.
     python3 tools/reference/uzr_gguf.py make-checkpoint --out DIR [--seed S]
     python3 tools/reference/uzr_gguf.py compare --gguf FILE --checkpoint DIR/checkpoint.pt
     python3 tools/reference/uzr_gguf.py config-yaml --checkpoint DIR/checkpoint.pt
+    python3 tools/reference/uzr_gguf.py to-checkpoint --gguf FILE --out DIR
 
     python3 tools/reference/uzr_gguf.py session --gguf FILE --turns TURNS.jsonl [--steps N --gate G
         --capacity C --replay R --seed S]
@@ -108,6 +109,9 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("config-yaml")
     p.add_argument("--checkpoint", required=True)
+    p = sub.add_parser("to-checkpoint")
+    p.add_argument("--gguf", required=True)
+    p.add_argument("--out", required=True)
     p = sub.add_parser("compare")
     p.add_argument("--gguf", required=True)
     p.add_argument("--checkpoint", required=True)
@@ -144,6 +148,19 @@ def main():
         out = os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "all_config.yaml")
         with open(out + ".tmp", "w") as f:
             f.write(uzr_yaml(cfg, fit))
+        os.replace(out + ".tmp", out)
+        print(out)
+        return
+    if args.cmd == "to-checkpoint":
+        # The file's weights and fit settings as a training run's checkpoint, for the trainer's
+        # own tools (`uzr.py eval`) on a shipped model whose run is not at hand.
+        import os
+        from dataclasses import asdict
+        model = load(args.gguf)
+        config = {**asdict(model.cfg), "fit": asdict(file_fit(args.gguf))}
+        os.makedirs(args.out, exist_ok=True)
+        out = os.path.join(args.out, "checkpoint.pt")
+        torch.save({"model": model.state_dict(), "config": config}, out + ".tmp")
         os.replace(out + ".tmp", out)
         print(out)
         return
