@@ -29,6 +29,10 @@ final class RulesCLITests: XCTestCase {
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         XCTAssertEqual((object["z"] as? [Double])?.count, TinyRuleModel.latent)
         XCTAssertEqual((object["answers"] as? [String])?.count, 1)
+        // --l1 replaces the file's weight: a threshold larger than any step leaves z all zeros.
+        let zeroed = try runSucceeding(["rules", "fit", "--model", model, "--examples", examples, "--query", "dog", "--steps", "4", "--l1", "1e6", "--json"], seconds: 60)
+        let zeroedObject = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(zeroed.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual((zeroedObject["z"] as? [Double])?.allSatisfy { $0 == 0 }, true, zeroed.stdout)
     }
 
     func testSessionResumesFromItsMemory() throws {
@@ -64,6 +68,7 @@ final class RulesCLITests: XCTestCase {
             (["rules", "--model", model, "--examples", try file("long.tsv", "abcdefghij\tx\n"), "--query", "x"], "at most 8"),
             (["rules", "--model", model, "--examples", good, "--query", "123456789"], "at most 8"),
             (["rules", "--model", model, "--examples", good + ".missing", "--query", "x"], "cannot read"),
+            (["rules", "--model", model, "--examples", good, "--query", "x", "--l1=-1"], "--l1 must not be negative"),
             (["rules", "session", "--model", model, "--memory", bench], "another program"),
             (["rules", "session", "--model", model, "--turns", try file("t.jsonl", "[1, 2]\n")], "turn 1: not a JSON object"),
             (["rules", "session", "--model", model, "--turns", try file("t2.jsonl", "{\"examples\": [[\"a\"]]}\n")], "turn 1: an example must be [input, output]"),
