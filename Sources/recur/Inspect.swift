@@ -73,7 +73,8 @@ struct Inspect: ParsableCommand {
         print(recur_openmp_enabled() != 0
               ? "  threads: OpenMP, \(recur_get_num_threads()) by default (--threads, OMP_NUM_THREADS)"
               : "  threads: one (this build has no OpenMP: libomp-dev was missing when it was compiled)")
-        print("  FP32 products: OpenBLAS, \(String(cString: recur_blas_core())) kernels (recur pins Haswell unless OPENBLAS_CORETYPE is set)")
+        print("  FP32 linears: Recur's packed-panel kernels; attention products: OpenBLAS, \(String(cString: recur_blas_core())) kernels"
+              + " (recur pins Haswell unless OPENBLAS_CORETYPE is set)")
         print("  quantized micro-kernels (rows x 16-column weight panels): the fastest through a whole linear at first use"
               + " (RECUR_QKERNEL=<shape> forces one):")
         var peaks: [Int: Double?] = [:]
